@@ -1,0 +1,180 @@
+//! `chitin.toml`: the operator's configuration.
+//!
+//! Unknown keys are refused (a typo must not silently drop a restriction), and every error
+//! names the file, the line and the key. `${VAR}` is replaced by the environment variable's
+//! value before parsing; an unset variable is an error, never an empty string.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chitin_manifest::Grant;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub sandbox: SandboxSection,
+    /// Installed plugins by id: where the `.wasm` is and what the operator grants it.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    /// Plugin instances alive at once (pooling allocator slots).
+    #[serde(default = "default_max_instances")]
+    pub max_instances: u32,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        SandboxSection {
+            max_instances: default_max_instances(),
+        }
+    }
+}
+
+fn default_max_instances() -> u32 {
+    chitin_sandbox::PoolSizing::default().max_instances
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// Path of the `.wasm`, relative to the config file's directory if not absolute.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub grant: Grant,
+}
+
+impl Config {
+    /// Reads the config file; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
+        let text = substitute_env(text, |name| std::env::var(name).ok())
+            .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+        if config.sandbox.max_instances == 0 {
+            anyhow::bail!(
+                "{}: [sandbox] max_instances must be at least 1",
+                path.display()
+            );
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        for entry in config.plugins.values_mut() {
+            if entry.path.is_relative() {
+                entry.path = base.join(&entry.path);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Replaces `${NAME}` with the variable's value. `$${` escapes a literal `${`.
+fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        if rest[..start].ends_with('$') {
+            out.push_str(&rest[..start - 1]);
+            out.push_str("${");
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            let line = text[..text.len() - rest.len() + start]
+                .lines()
+                .count()
+                .max(1);
+            return Err(format!(
+                "line {line}: unterminated `${{` (write `${{NAME}}`)"
+            ));
+        };
+        let name = &after[..end];
+        let line = text[..text.len() - rest.len() + start]
+            .lines()
+            .count()
+            .max(1);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "line {line}: `${{{name}}}` is not a valid environment variable reference"
+            ));
+        }
+        match lookup(name) {
+            Some(value) => out.push_str(&value),
+            None => {
+                return Err(format!(
+                    "line {line}: environment variable {name} is not set (referenced as ${{{name}}})"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TOKEN").then(|| "abc".to_string())
+    }
+
+    #[test]
+    fn env_substitution() {
+        assert_eq!(substitute_env("a=${TOKEN}", env).unwrap(), "a=abc");
+        assert_eq!(substitute_env("a=$${TOKEN}", env).unwrap(), "a=${TOKEN}");
+        let err = substitute_env("x\ny=${MISSING}", env).unwrap_err();
+        assert!(err.contains("line 2") && err.contains("MISSING"), "{err}");
+        assert!(
+            substitute_env("y=${oops", env)
+                .unwrap_err()
+                .contains("unterminated")
+        );
+        assert!(
+            substitute_env("y=${a-b}", env)
+                .unwrap_err()
+                .contains("not a valid")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_line() {
+        let err = Config::parse(
+            "[plugins.echo]\npath = \"echo.wasm\"\ngrnat = {}\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("grnat") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn relative_plugin_paths_resolve_against_the_config_dir() {
+        let config = Config::parse(
+            "[plugins.echo]\npath = \"p/echo.wasm\"\n",
+            Path::new("/etc/chitin/chitin.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.plugins["echo"].path,
+            Path::new("/etc/chitin/p/echo.wasm")
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! `chitin`: the command-line entry point.
+
+mod commands;
+mod config;
+mod home;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chitin",
+    version,
+    about = "A self-hosted AI agent gateway whose every plugin runs in a WebAssembly sandbox"
+)]
+struct Cli {
+    /// Data directory (default: $CHITIN_HOME, else ~/.chitin).
+    #[arg(long, global = true, env = "CHITIN_HOME")]
+    home: Option<std::path::PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect and package plugins.
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCommand),
+    /// Call a tool plugin from the command line, with the same sandbox and grants as the agent.
+    #[command(subcommand)]
+    Tool(commands::tool::ToolCommand),
+    /// Manage the encrypted secret store.
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let home = home::Home::resolve(cli.home);
+    let result = match cli.command {
+        Command::Plugin(cmd) => commands::plugin::run(cmd, &home),
+        Command::Tool(cmd) => commands::tool::run(cmd, &home),
+        Command::Secrets(cmd) => commands::secrets::run(cmd, &home),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    // Warnings by default (capability denials are warnings); CHITIN_LOG=debug for more.
+    let filter = EnvFilter::try_from_env("CHITIN_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

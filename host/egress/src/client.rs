@@ -1,0 +1,332 @@
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chitin_secrets::Redactor;
+use http::header;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::EgressError;
+use crate::policy::EgressPolicy;
+use crate::prepare::{self, GuestRequest};
+use crate::resolve::{PinnedResolver, ResolveError, Resolver};
+
+/// Most headers accepted in one response.
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+/// Largest total size (names and values) of a response's headers.
+pub const MAX_RESPONSE_HEADER_BYTES: u64 = 64 * 1024;
+
+/// One outbound request from a plugin. Secrets appear as `{{secret:NAME}}` placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    /// Overall deadline, from the call to the last body byte (waiting for a slot, redirects and
+    /// reading the body included); the policy's `default_timeout` when `None`.
+    pub timeout: Option<Duration>,
+    pub follow_redirects: bool,
+}
+
+impl Request {
+    /// A GET of `url` with no headers, the default timeout, and redirects followed.
+    pub fn get(url: impl Into<String>) -> Request {
+        Request {
+            method: "GET".to_string(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout: None,
+            follow_redirects: true,
+        }
+    }
+}
+
+/// What the plugin gets back. Every secret value in it has been redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The URL of the last hop, in placeholder form.
+    pub final_url: String,
+}
+
+/// Outbound HTTP for one plugin: its policy, its own connection pool, and its quota of
+/// concurrent requests. Cheap to clone (clones share the pool and the quota).
+#[derive(Clone)]
+pub struct EgressClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    policy: EgressPolicy,
+    http: reqwest::Client,
+    redactor: Redactor,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for EgressClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressClient")
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EgressClient {
+    /// A client enforcing `policy`, looking names up through `resolver`.
+    pub fn new(
+        policy: EgressPolicy,
+        resolver: Arc<dyn Resolver>,
+    ) -> Result<EgressClient, EgressError> {
+        let limits = policy.limits;
+        if limits.max_concurrent == 0 || limits.max_concurrent > Semaphore::MAX_PERMITS {
+            return Err(EgressError::Config(format!(
+                "plugin {}: max_concurrent must be at least 1, not {}",
+                policy.plugin_id, limits.max_concurrent
+            )));
+        }
+        // reqwest's rustls needs a process-wide crypto provider. If one is installed already
+        // (by us or by anyone else), that one is used and this is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let pinned = PinnedResolver {
+            plugin_id: Arc::from(policy.plugin_id.as_str()),
+            inner: resolver,
+            allow_private: Arc::from(policy.allow_private.as_slice()),
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .referer(false)
+            .dns_resolver(Arc::new(pinned))
+            .http1_only()
+            .http1_max_headers(MAX_RESPONSE_HEADERS)
+            .pool_max_idle_per_host(limits.max_concurrent)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("chitin/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                EgressError::Config(format!(
+                    "could not build the HTTP client for plugin {}: {}",
+                    policy.plugin_id,
+                    error_chain(&e)
+                ))
+            })?;
+        let redactor = Redactor::new(prepare::redaction_forms(&policy));
+        Ok(EgressClient {
+            inner: Arc::new(Inner {
+                slots: Arc::new(Semaphore::new(limits.max_concurrent)),
+                policy,
+                http,
+                redactor,
+            }),
+        })
+    }
+
+    /// The policy this client enforces.
+    pub fn policy(&self) -> &EgressPolicy {
+        &self.inner.policy
+    }
+
+    /// Redacts this plugin's secret values (as sent raw or percent-encoded).
+    pub fn redactor(&self) -> &Redactor {
+        &self.inner.redactor
+    }
+
+    /// Makes the request if the policy allows it; see the crate documentation for the checks.
+    pub async fn fetch(&self, req: Request) -> Result<Response, EgressError> {
+        let plugin = &self.inner.policy.plugin_id;
+        let timeout = req
+            .timeout
+            .unwrap_or(self.inner.policy.limits.default_timeout);
+        let result = self.fetch_inner(req, timeout).await;
+        result.map_err(|e| {
+            let e = e.redacted(&self.inner.redactor);
+            tracing::debug!(plugin = %plugin, error = %e, "outbound request failed");
+            e
+        })
+    }
+
+    async fn fetch_inner(&self, req: Request, timeout: Duration) -> Result<Response, EgressError> {
+        let deadline = after(timeout);
+        let guest = prepare::validate(req, &self.inner.policy)?;
+        // Refuse an unlisted host at once rather than after queueing (checked again per hop).
+        prepare::check_allowlist(&self.inner.policy, &guest.url)?;
+        let _slot = self.acquire_slot(deadline).await?;
+        match tokio::time::timeout_at(deadline, self.exchange(guest)).await {
+            Ok(result) => result,
+            Err(_) => Err(EgressError::Timeout(timeout)),
+        }
+    }
+
+    /// One of the plugin's `max_concurrent` slots, waiting at most `queue_timeout` (and never
+    /// past `deadline`).
+    async fn acquire_slot(&self, deadline: Instant) -> Result<OwnedSemaphorePermit, EgressError> {
+        let limits = &self.inner.policy.limits;
+        let acquire = self.inner.slots.clone().acquire_owned();
+        let started = Instant::now();
+        let until = deadline.min(after(limits.queue_timeout));
+        match tokio::time::timeout_at(until, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(EgressError::Config(
+                "the plugin's request slots are closed".to_string(),
+            )),
+            Err(_) => Err(EgressError::QuotaExceeded(format!(
+                "plugin {} already has {} requests in flight and none finished within {} ms; \
+                 make fewer requests at once (limit: {} concurrent)",
+                self.inner.policy.plugin_id,
+                limits.max_concurrent,
+                started.elapsed().as_millis(),
+                limits.max_concurrent
+            ))),
+        }
+    }
+
+    /// Steps 2 to 6 for the request and each redirect, then the response.
+    async fn exchange(&self, mut guest: GuestRequest) -> Result<Response, EgressError> {
+        let policy = &self.inner.policy;
+        let mut redirects: u8 = 0;
+        loop {
+            prepare::check_allowlist(policy, &guest.url)?;
+            let wire = prepare::substitute(policy, &guest)?;
+            prepare::check_literal_host(policy, &guest.url)?;
+            tracing::debug!(
+                plugin = %policy.plugin_id,
+                method = %guest.method,
+                url = %guest.url,
+                "outbound request"
+            );
+
+            let mut builder = self
+                .inner
+                .http
+                .request(wire.method, wire.url)
+                .headers(wire.headers);
+            if let Some(body) = wire.body {
+                builder = builder.body(body);
+            }
+            let response = builder.send().await.map_err(|e| send_error(&guest, e))?;
+
+            let status = response.status().as_u16();
+            if guest.follow_redirects
+                && matches!(status, 301 | 302 | 303 | 307 | 308)
+                && let Some(location) = response.headers().get(header::LOCATION)
+            {
+                if redirects >= policy.limits.max_redirects {
+                    return Err(EgressError::QuotaExceeded(format!(
+                        "{} redirected more than {} times; plugin {} follows at most {} \
+                         redirects",
+                        prepare::origin_pattern(&guest.url),
+                        policy.limits.max_redirects,
+                        policy.plugin_id,
+                        policy.limits.max_redirects
+                    )));
+                }
+                let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+                guest = prepare::follow_redirect(policy, &guest, status, &location)?;
+                redirects += 1;
+                continue;
+            }
+            return self.read_response(response, &guest).await;
+        }
+    }
+
+    async fn read_response(
+        &self,
+        mut response: reqwest::Response,
+        guest: &GuestRequest,
+    ) -> Result<Response, EgressError> {
+        let limits = &self.inner.policy.limits;
+        let redactor = &self.inner.redactor;
+        let header_bytes: u64 = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().len() + v.len()) as u64)
+            .sum();
+        if response.headers().len() > MAX_RESPONSE_HEADERS
+            || header_bytes > MAX_RESPONSE_HEADER_BYTES
+        {
+            return Err(EgressError::TooLarge {
+                limit: MAX_RESPONSE_HEADER_BYTES,
+            });
+        }
+        let limit = limits.max_response_bytes;
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(EgressError::TooLarge { limit });
+        }
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| send_error(guest, e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(EgressError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let redacted_body = redactor.redact_bytes(&body).into_owned();
+        // Redaction changes the body's length; keep Content-Length truthful.
+        let new_length = (redacted_body.len() != body.len()).then_some(redacted_body.len());
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = match new_length {
+                    Some(len) if *name == header::CONTENT_LENGTH => len.to_string(),
+                    _ => {
+                        let value = String::from_utf8_lossy(value.as_bytes());
+                        redactor.redact(&value).into_owned()
+                    }
+                };
+                (redactor.redact(name.as_str()).into_owned(), value)
+            })
+            .collect();
+        Ok(Response {
+            status: response.status().as_u16(),
+            headers,
+            body: redacted_body,
+            final_url: redactor.redact(guest.url.as_str()).into_owned(),
+        })
+    }
+}
+
+/// Now plus `d`, capped at a day so that a huge duration cannot overflow the clock.
+fn after(d: Duration) -> Instant {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    Instant::now() + d.min(DAY)
+}
+
+/// A reqwest error as an [`EgressError`]: a denial raised by our resolver comes back as itself;
+/// anything else is a connection error naming the origin (never the full URL, which holds the
+/// substituted secrets).
+fn send_error(guest: &GuestRequest, err: reqwest::Error) -> EgressError {
+    let err = err.without_url();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    while let Some(e) = source {
+        if let Some(ResolveError(inner)) = e.downcast_ref::<ResolveError>() {
+            return inner.clone();
+        }
+        source = e.source();
+    }
+    EgressError::Connection(format!(
+        "request to {} failed: {}",
+        prepare::origin_pattern(&guest.url),
+        error_chain(&err)
+    ))
+}
+
+/// `err` and its sources, joined with `: `, skipping repeats.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,48 @@
+//! Outbound HTTP for plugins, with every check on the host side.
+//!
+//! A plugin asks for a request through [`EgressClient::fetch`]; the client enforces the
+//! plugin's [`EgressPolicy`] (built from its grant with [`EgressPolicy::from_grant`]). For the
+//! request and again for every redirect hop:
+//!
+//! 1. **Validation.** The URL is parsed the WHATWG way (so `http://2130706433/` is 127.0.0.1);
+//!    only http and https; no user name or password before `@`; a valid method and headers;
+//!    the body within `max_request_bytes`. Hop-by-hop headers are dropped; `Host` and
+//!    `Content-Length` are set by the host.
+//! 2. **Allowlist**, before any DNS lookup: some `allow` pattern must match scheme, host and
+//!    port.
+//! 3. **Secrets.** Each `{{secret:NAME}}` in the path, query, header values and body must name a
+//!    granted secret whose audience matches the URL and whose `inject` list contains that
+//!    location. Values are substituted into a copy (percent-encoded in the path and query); the
+//!    plugin's request keeps its placeholders. A placeholder in the host is always refused.
+//! 4. **Addresses.** An IP-literal host, and every address a name resolves to, is classified
+//!    ([`classify_ip`]); addresses in special ranges (loopback, private, link-local including
+//!    the metadata address, CGNAT, multicast, ..., and IPv6 forms carrying such an IPv4
+//!    address) are dropped unless `allow_private` contains them or the allowlist names the
+//!    literal address. Nothing left: denied.
+//! 5. **Pinning.** reqwest resolves names only through the plugin's checking resolver, so the
+//!    connection goes to a checked address and nothing else; proxies, automatic redirects and
+//!    cookies are off.
+//! 6. **Redirects** (when asked for) are followed by the client itself, each hop re-checked.
+//!    Leaving the origin drops every header whose value held a placeholder (and credentials);
+//!    a placeholder left in the URL or body must suit the new host's audience or the redirect is
+//!    refused.
+//! 7. **Limits:** `max_concurrent` requests in flight per plugin, an overall timeout, the
+//!    response body streamed up to `max_response_bytes`, response headers bounded.
+//! 8. **Redaction:** response headers and body, the final URL and every error message pass
+//!    through the plugin's [`Redactor`](chitin_secrets::Redactor).
+
+mod addr;
+mod client;
+mod error;
+mod policy;
+mod prepare;
+mod resolve;
+
+pub use addr::{SpecialRange, classify_ip};
+pub use client::{
+    EgressClient, MAX_RESPONSE_HEADER_BYTES, MAX_RESPONSE_HEADERS, Request, Response,
+};
+pub use error::EgressError;
+pub use policy::{EgressLimits, EgressPolicy, SecretBinding};
+pub use prepare::{MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS};
+pub use resolve::{Resolver, StaticResolver, SystemResolver};

@@ -1,0 +1,414 @@
+//! A loaded plugin and the calls into it.
+//!
+//! Small components (Rust, C) get a fresh `Store` and instance for every call: ~45 µs with the
+//! pooling allocator, and no state survives between calls. Large ones (Python, JS) take ~1 ms to
+//! instantiate and 2-4 MiB each, so a few warm instances are kept and reused, recycled after
+//! [`WARM_MAX_CALLS`] calls. Either way, fuel and the deadline are re-armed before every call
+//! (`set_epoch_deadline` is relative to *now*), and an instance that trapped is dropped: wasmtime
+//! refuses to re-enter it, and its memory may be inconsistent.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chitin_manifest::{Manifest, PluginKind};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use crate::bindings;
+use crate::cache::CacheOutcome;
+use crate::context::PluginContext;
+use crate::error::PluginError;
+use crate::state::{HostCallLimitExceeded, PluginState};
+
+pub use bindings::tool::exports::chitin::plugin::tool::{
+    CallContext, ToolError, ToolOutput, ToolSpec,
+};
+
+/// Warm instances are recycled after this many calls, bounding how long any state a guest
+/// accumulates (caches, leaks) can live.
+pub const WARM_MAX_CALLS: u32 = 1000;
+/// Idle warm instances kept per plugin.
+const WARM_POOL_SIZE: usize = 4;
+/// Grace on top of a call's time budget before the host drops the call outright. The epoch
+/// deadline normally fires first; this catches a call stuck in a host import (a slow network
+/// request), where no wasm runs and the epoch cannot interrupt.
+const HARD_DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
+/// Whether a plugin gets a new instance per call or reuses warm ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceMode {
+    FreshPerCall,
+    Warm,
+}
+
+/// The pre-linked component of each plugin kind (`InstancePre`: imports resolved once).
+pub(crate) enum KindPre {
+    Tool(bindings::tool::ToolPluginPre<PluginState>),
+    Provider(bindings::provider::ProviderPluginPre<PluginState>),
+    Channel(bindings::channel::ChannelPluginPre<PluginState>),
+    McpBridge(bindings::mcp_bridge::McpBridgePluginPre<PluginState>),
+}
+
+// Provider, channel and MCP-bridge instances are created and linked here so that loading
+// validates every plugin kind; their call paths arrive with the agent core, channels and MCP.
+#[allow(dead_code)]
+enum KindInstance {
+    Tool(bindings::tool::ToolPlugin),
+    Provider(bindings::provider::ProviderPlugin),
+    Channel(bindings::channel::ChannelPlugin),
+    McpBridge(bindings::mcp_bridge::McpBridgePlugin),
+}
+
+struct Live {
+    store: Store<PluginState>,
+    instance: KindInstance,
+    calls: u32,
+}
+
+/// A plugin ready to be called.
+pub struct Plugin {
+    pub(crate) ctx: Arc<PluginContext>,
+    pub(crate) engine: Engine,
+    pub(crate) pre: KindPre,
+    pub(crate) mode: InstanceMode,
+    warm: Mutex<Vec<Live>>,
+    digest: String,
+    cache_outcome: CacheOutcome,
+    #[allow(dead_code)]
+    component: Component,
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        ctx: Arc<PluginContext>,
+        engine: Engine,
+        pre: KindPre,
+        component: Component,
+        digest: String,
+        cache_outcome: CacheOutcome,
+    ) -> Plugin {
+        let mode = if ctx.manifest.language.prefers_warm_instances() {
+            InstanceMode::Warm
+        } else {
+            InstanceMode::FreshPerCall
+        };
+        Plugin {
+            ctx,
+            engine,
+            pre,
+            mode,
+            warm: Mutex::new(Vec::new()),
+            digest,
+            cache_outcome,
+            component,
+        }
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.ctx.manifest
+    }
+
+    pub fn id(&self) -> &str {
+        &self.ctx.manifest.id
+    }
+
+    pub fn grant(&self) -> &chitin_manifest::EffectiveGrant {
+        &self.ctx.grant
+    }
+
+    /// sha256 of the `.wasm`, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache_outcome
+    }
+
+    pub fn instance_mode(&self) -> InstanceMode {
+        self.mode
+    }
+
+    /// Overrides the instance mode (tests and benchmarks compare the two).
+    pub fn set_instance_mode(&mut self, mode: InstanceMode) {
+        self.mode = mode;
+    }
+
+    /// Idle warm instances (for tests and `plugin list`).
+    pub fn warm_instances(&self) -> usize {
+        self.warm.lock().map(|w| w.len()).unwrap_or(0)
+    }
+
+    fn new_store(&self) -> Result<Store<PluginState>, PluginError> {
+        let state = PluginState::new(self.ctx.clone()).map_err(|err| PluginError::Instantiate {
+            plugin: self.id().to_string(),
+            detail: format!("{err:#}"),
+        })?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // Called when the epoch deadline passes: give other tasks a turn every tick, and stop
+        // the guest once its wall-clock budget is spent.
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().call.deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Ok(store)
+    }
+
+    /// Re-arms fuel, deadline and per-call accounting before guest code runs.
+    fn arm(&self, store: &mut Store<PluginState>) -> Result<(), PluginError> {
+        let budgets = &self.ctx.grant.budgets;
+        store
+            .set_fuel(budgets.fuel)
+            .map_err(|err| self.trap(err.to_string()))?;
+        store.set_epoch_deadline(1);
+        let state = store.data_mut();
+        state.call.deadline = Instant::now() + budgets.timeout;
+        state.call.host_calls = 0;
+        state.call.http_requests = 0;
+        state.call.denials.clear();
+        state.limiter.refused_growth = None;
+        Ok(())
+    }
+
+    fn trap(&self, detail: String) -> PluginError {
+        PluginError::Trap {
+            plugin: self.id().to_string(),
+            detail,
+        }
+    }
+
+    fn hard_deadline(&self) -> Duration {
+        self.ctx.grant.budgets.timeout + HARD_DEADLINE_GRACE
+    }
+
+    async fn acquire(&self) -> Result<Live, PluginError> {
+        if self.mode == InstanceMode::Warm
+            && let Some(live) = self.warm.lock().ok().and_then(|mut pool| pool.pop())
+        {
+            return Ok(live);
+        }
+        let mut store = self.new_store()?;
+        // Instantiation runs guest code (initializers), under the same budgets as a call.
+        self.arm(&mut store)?;
+        let instantiate = async {
+            match &self.pre {
+                KindPre::Tool(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(KindInstance::Tool),
+                KindPre::Provider(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(KindInstance::Provider),
+                KindPre::Channel(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(KindInstance::Channel),
+                KindPre::McpBridge(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(KindInstance::McpBridge),
+            }
+        };
+        let instance = match tokio::time::timeout(self.hard_deadline(), instantiate).await {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(err)) => return Err(self.classify(err, store.data())),
+            Err(_) => return Err(self.deadline_error()),
+        };
+        Ok(Live {
+            store,
+            instance,
+            calls: 0,
+        })
+    }
+
+    fn release(&self, mut live: Live) {
+        if self.mode != InstanceMode::Warm {
+            return;
+        }
+        live.calls += 1;
+        if live.calls >= WARM_MAX_CALLS {
+            return;
+        }
+        if let Ok(mut pool) = self.warm.lock()
+            && pool.len() < WARM_POOL_SIZE
+        {
+            pool.push(live);
+        }
+    }
+
+    fn deadline_error(&self) -> PluginError {
+        PluginError::DeadlineExceeded {
+            plugin: self.id().to_string(),
+            limit: self.ctx.grant.budgets.timeout,
+        }
+    }
+
+    /// Turns a wasmtime error from a call into the typed error the operator reads.
+    fn classify(&self, err: wasmtime::Error, state: &PluginState) -> PluginError {
+        let plugin = self.id().to_string();
+        if let Some(attempted) = state.limiter.refused_growth {
+            return PluginError::MemoryLimit {
+                plugin,
+                limit: state.limiter.limit,
+                attempted,
+            };
+        }
+        if let Some(limit) = err.downcast_ref::<HostCallLimitExceeded>() {
+            return PluginError::HostCallLimit {
+                plugin,
+                limit: limit.0,
+            };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => PluginError::OutOfFuel {
+                plugin,
+                budget: self.ctx.grant.budgets.fuel,
+            },
+            Some(Trap::Interrupt) => self.deadline_error(),
+            Some(Trap::StackOverflow) => PluginError::StackOverflow { plugin },
+            Some(Trap::UnreachableCodeReached) => {
+                // Rust guests abort (panic=abort) through `unreachable`; their stderr has the
+                // panic message.
+                let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+                let stderr = self.ctx.redactor.redact(stderr.trim()).into_owned();
+                let detail = if stderr.is_empty() {
+                    "it panicked or aborted (wasm `unreachable` executed)".to_string()
+                } else {
+                    format!("it panicked: {stderr}")
+                };
+                PluginError::GuestPanic { plugin, detail }
+            }
+            Some(Trap::MemoryOutOfBounds) => PluginError::Trap {
+                plugin,
+                detail: "out-of-bounds memory access inside its sandbox (a bug in the plugin, or \
+                         its own stack in linear memory overflowed)"
+                    .to_string(),
+            },
+            Some(trap) => PluginError::Trap {
+                plugin,
+                detail: trap.to_string(),
+            },
+            None => PluginError::Trap {
+                plugin,
+                detail: self.ctx.redactor.redact(&format!("{err:#}")).into_owned(),
+            },
+        }
+    }
+
+    /// The error for a guest-reported failure: a capability refusal during the call explains
+    /// it better than the guest's own words, so it wins.
+    fn guest_failure(&self, state: &PluginState, message: String) -> PluginError {
+        let plugin = self.id().to_string();
+        if let Some((capability, detail)) = state.call.denials.first() {
+            return PluginError::CapabilityDenied {
+                plugin,
+                capability,
+                detail: detail.clone(),
+            };
+        }
+        PluginError::Guest {
+            plugin,
+            message: self.ctx.redactor.redact(&message).into_owned(),
+        }
+    }
+
+    fn check_output_size(&self, size: usize) -> Result<(), PluginError> {
+        let limit = self.ctx.grant.budgets.max_output_bytes;
+        if size as u64 > limit {
+            return Err(PluginError::OutputTooLarge {
+                plugin: self.id().to_string(),
+                size: size as u64,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn wrong_kind(&self, expected: &'static str) -> PluginError {
+        PluginError::WrongKind {
+            plugin: self.id().to_string(),
+            expected,
+            actual: self.ctx.manifest.kind.to_string(),
+        }
+    }
+
+    /// The tools a tool plugin offers.
+    pub async fn describe_tools(&self) -> Result<Vec<ToolSpec>, PluginError> {
+        if self.ctx.manifest.kind != PluginKind::Tool {
+            return Err(self.wrong_kind("tool"));
+        }
+        let mut live = self.acquire().await?;
+        self.arm(&mut live.store)?;
+        let Live {
+            store, instance, ..
+        } = &mut live;
+        let KindInstance::Tool(tool) = instance else {
+            return Err(self.wrong_kind("tool"));
+        };
+        let call = tool.chitin_plugin_tool().call_describe(&mut *store);
+        let specs = match tokio::time::timeout(self.hard_deadline(), call).await {
+            Err(_) => return Err(self.deadline_error()),
+            Ok(Err(err)) => return Err(self.classify(err, store.data())),
+            Ok(Ok(specs)) => specs,
+        };
+        let size: usize = specs
+            .iter()
+            .map(|s| s.name.len() + s.description.len() + s.parameters_schema.len())
+            .sum();
+        self.check_output_size(size)?;
+        self.release(live);
+        Ok(specs)
+    }
+
+    /// Runs one tool call in the sandbox.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: &str,
+        context: &CallContext,
+    ) -> Result<ToolOutput, PluginError> {
+        if self.ctx.manifest.kind != PluginKind::Tool {
+            return Err(self.wrong_kind("tool"));
+        }
+        let mut live = self.acquire().await?;
+        self.arm(&mut live.store)?;
+        let Live {
+            store, instance, ..
+        } = &mut live;
+        let KindInstance::Tool(tool) = instance else {
+            return Err(self.wrong_kind("tool"));
+        };
+        let call = tool
+            .chitin_plugin_tool()
+            .call_call(&mut *store, name, arguments, context);
+        let result = match tokio::time::timeout(self.hard_deadline(), call).await {
+            Err(_) => return Err(self.deadline_error()),
+            Ok(Err(err)) => return Err(self.classify(err, store.data())),
+            Ok(Ok(result)) => result,
+        };
+        match result {
+            Ok(mut output) => {
+                self.check_output_size(output.content.len())?;
+                output.content = self.ctx.redactor.redact(&output.content).into_owned();
+                self.release(live);
+                Ok(output)
+            }
+            Err(tool_error) => {
+                let message = match tool_error {
+                    ToolError::InvalidArguments(msg) => format!("invalid arguments: {msg}"),
+                    ToolError::UnknownTool(msg) => format!("unknown tool: {msg}"),
+                    ToolError::Failed(msg) => msg,
+                };
+                self.check_output_size(message.len())?;
+                let err = self.guest_failure(store.data(), message);
+                self.release(live);
+                Err(err)
+            }
+        }
+    }
+}

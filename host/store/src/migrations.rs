@@ -1,0 +1,121 @@
+//! Schema migrations, keyed by `PRAGMA user_version`.
+//!
+//! Migration N (1-based) takes the schema from version N-1 to N. Each runs in its own
+//! `BEGIN IMMEDIATE` transaction together with the `user_version` bump, so a crash or error
+//! mid-way leaves the previous version intact, and two processes opening the same database at
+//! once serialise on the write lock (the second re-reads the version and skips what is done).
+//! Migrations are append-only: never edit one that has shipped; add a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+struct Migration {
+    /// What it does, named in the error when it fails.
+    description: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    description: "plugin key-value namespaces with per-namespace usage for quotas",
+    sql: r#"
+        CREATE TABLE kv (
+            namespace TEXT NOT NULL,
+            key       TEXT NOT NULL,
+            value     BLOB NOT NULL,
+            PRIMARY KEY (namespace, key)
+        ) WITHOUT ROWID;
+
+        -- Bytes (key + value) used by each namespace, kept by triggers so the quota check is
+        -- one lookup instead of a scan, and stays right whatever code writes to kv.
+        CREATE TABLE kv_usage (
+            namespace TEXT PRIMARY KEY,
+            bytes     INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        -- length() counts characters for TEXT; the cast makes it count bytes. The usage row is
+        -- created with INSERT ... WHERE NOT EXISTS, not INSERT OR IGNORE: inside a trigger the
+        -- outer statement's conflict policy overrides OR IGNORE, so the latter would abort.
+        CREATE TRIGGER kv_usage_insert AFTER INSERT ON kv BEGIN
+            INSERT INTO kv_usage (namespace, bytes)
+                SELECT NEW.namespace, 0
+                 WHERE NOT EXISTS (SELECT 1 FROM kv_usage WHERE namespace = NEW.namespace);
+            UPDATE kv_usage
+               SET bytes = bytes + length(CAST(NEW.key AS BLOB)) + length(NEW.value)
+             WHERE namespace = NEW.namespace;
+        END;
+
+        CREATE TRIGGER kv_usage_delete AFTER DELETE ON kv BEGIN
+            UPDATE kv_usage
+               SET bytes = bytes - length(CAST(OLD.key AS BLOB)) - length(OLD.value)
+             WHERE namespace = OLD.namespace;
+            DELETE FROM kv_usage WHERE namespace = OLD.namespace AND bytes <= 0;
+        END;
+
+        CREATE TRIGGER kv_usage_update AFTER UPDATE ON kv BEGIN
+            UPDATE kv_usage
+               SET bytes = bytes - length(CAST(OLD.key AS BLOB)) - length(OLD.value)
+             WHERE namespace = OLD.namespace;
+            INSERT INTO kv_usage (namespace, bytes)
+                SELECT NEW.namespace, 0
+                 WHERE NOT EXISTS (SELECT 1 FROM kv_usage WHERE namespace = NEW.namespace);
+            UPDATE kv_usage
+               SET bytes = bytes + length(CAST(NEW.key AS BLOB)) + length(NEW.value)
+             WHERE namespace = NEW.namespace;
+            DELETE FROM kv_usage WHERE namespace = OLD.namespace AND bytes <= 0;
+        END;
+    "#,
+}];
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+pub(crate) fn user_version(conn: &Connection) -> Result<u32, StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    // user_version is a signed 32-bit field; a negative one was not written by chitin.
+    u32::try_from(version).map_err(|_| StoreError::Unsupported {
+        detail: format!(
+            "the database has schema version {version}, which chitin never writes; it is not \
+             a chitin database — check the path, or move the file aside to start a new one"
+        ),
+    })
+}
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        // Up to date: no need to take the write lock.
+        return Ok(());
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate() {
+        let version = index as u32 + 1;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read under the write lock: another process may have migrated meanwhile.
+        let current = user_version(&tx)?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if current >= version {
+            continue;
+        }
+        let applied = tx
+            .execute_batch(migration.sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .and_then(|()| tx.commit());
+        applied.map_err(|source| StoreError::Migration {
+            version,
+            description: migration.description,
+            source,
+        })?;
+    }
+    Ok(())
+}
