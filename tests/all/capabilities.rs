@@ -297,6 +297,40 @@ async fn secrets_only_go_to_their_audience() {
     );
 }
 
+/// A plugin that got hold of a secret value (here: from a file it was granted) cannot send it,
+/// even to a host it may reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_secret_values_cannot_be_exfiltrated() {
+    let server = TestServer::start().await;
+    let host = TestHost::new();
+    let data = host.dir.path().join("leaky");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("config.env"), format!("TOKEN={API_TOKEN}")).unwrap();
+    let hostile = host.load(
+        "hostile",
+        &grant(&format!(
+            "outbound = [\"http://127.0.0.1:{}\"]\n[[files]]\npath = \"/data\"\nhost_dir = \"{}\"\naccess = \"read\"\n",
+            server.port(),
+            data.display()
+        )),
+    );
+    // Reading it is allowed, but what the plugin returns is redacted...
+    let read = call(&hostile, "read_file", json!({ "path": "/data/config.env" }))
+        .await
+        .unwrap();
+    assert_eq!(read, "TOKEN=[REDACTED:API_TOKEN]");
+    // ...and sending the raw value anywhere is refused before anything leaves.
+    for request in [
+        json!({ "url": server.url(&format!("/echo?t={API_TOKEN}")) }),
+        json!({ "url": server.url("/echo"), "headers": [["X-T", API_TOKEN]] }),
+        json!({ "url": server.url("/echo"), "body": format!("t={API_TOKEN}") }),
+    ] {
+        let err = assert_code(&call(&hostile, "fetch", request).await, "capability_denied");
+        assert!(err.contains("value of secret API_TOKEN"), "{err}");
+    }
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ungranted_secrets_do_not_exist_for_the_guest() {
     let server = TestServer::start().await;

@@ -12,6 +12,9 @@ pub mod host {
         world: "host-bindings",
         path: "../../wit",
         imports: { default: async | trappable },
+        with: {
+            "chitin:plugin/http.body-stream": crate::caps::http::BodyStream,
+        },
     });
 }
 

@@ -46,7 +46,19 @@ pub struct SandboxEngine {
 
 impl SandboxEngine {
     pub fn new(sizing: &PoolSizing) -> anyhow::Result<SandboxEngine> {
-        let engine = Engine::new(&engine_config(sizing))?;
+        // The pool reserves (but does not touch) address space for every slot up front. Where
+        // that reservation is refused (a low `ulimit -v`, some 39-bit-VA kernels), run with
+        // wasmtime's on-demand allocator instead: slower instantiation, same isolation.
+        let engine = match Engine::new(&engine_config(sizing, true)) {
+            Ok(engine) => engine,
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    "pooling allocator unavailable; falling back to on-demand instance allocation"
+                );
+                Engine::new(&engine_config(sizing, false))?
+            }
+        };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.weak();
         let stop = ticker_stop.clone();
@@ -80,7 +92,7 @@ impl Drop for SandboxEngine {
     }
 }
 
-fn engine_config(sizing: &PoolSizing) -> Config {
+fn engine_config(sizing: &PoolSizing, pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Fuel bounds the instructions a call may execute: deterministic, and the budget in the
@@ -97,6 +109,9 @@ fn engine_config(sizing: &PoolSizing) -> Config {
     // Plugins are compiled ahead of time (at install or first load) and cached by digest,
     // so parallel compilation only affects that one-off cost.
     config.parallel_compilation(true);
+    if !pooling {
+        return config;
+    }
 
     let mut pool = PoolingAllocationConfig::default();
     let n = sizing.max_instances;

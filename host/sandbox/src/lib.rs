@@ -31,7 +31,11 @@ pub use cache::{AotCache, CacheOutcome, sha256_hex};
 pub use context::HostServices;
 pub use engine::{EPOCH_TICK, PoolSizing};
 pub use error::PluginError;
-pub use plugin::{CallContext, InstanceMode, Plugin, ToolError, ToolOutput, ToolSpec};
+pub use plugin::{
+    CallContext, Completion, CompletionRequest, FinishReason, InstanceMode, Message, ModelInfo,
+    Plugin, ProviderError, Role, ToolCall, ToolDefinition, ToolError, ToolOutput, ToolSpec, Usage,
+};
+pub use provider::StreamEvent;
 
 use crate::context::PluginContext;
 use crate::engine::SandboxEngine;

@@ -7,6 +7,8 @@
 //! (`set_epoch_deadline` is relative to *now*), and an instance that trapped is dropped: wasmtime
 //! refuses to re-enter it, and its memory may be inconsistent.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,9 +22,15 @@ use crate::context::PluginContext;
 use crate::error::PluginError;
 use crate::state::{HostCallLimitExceeded, PluginState};
 
+pub use bindings::provider::exports::chitin::plugin::provider::{
+    Completion, FinishReason, Message, ModelInfo, ProviderError, Request as CompletionRequest,
+    Role, ToolCall, ToolDefinition, Usage,
+};
 pub use bindings::tool::exports::chitin::plugin::tool::{
     CallContext, ToolError, ToolOutput, ToolSpec,
 };
+
+use crate::provider::StreamEvent;
 
 /// Warm instances are recycled after this many calls, bounding how long any state a guest
 /// accumulates (caches, leaks) can live.
@@ -49,8 +57,8 @@ pub(crate) enum KindPre {
     McpBridge(bindings::mcp_bridge::McpBridgePluginPre<PluginState>),
 }
 
-// Provider, channel and MCP-bridge instances are created and linked here so that loading
-// validates every plugin kind; their call paths arrive with the agent core, channels and MCP.
+// Channel and MCP-bridge instances are created and linked here so that loading validates
+// every plugin kind; their call paths arrive with the channels and MCP work.
 #[allow(dead_code)]
 enum KindInstance {
     Tool(bindings::tool::ToolPlugin),
@@ -58,6 +66,9 @@ enum KindInstance {
     Channel(bindings::channel::ChannelPlugin),
     McpBridge(bindings::mcp_bridge::McpBridgePlugin),
 }
+
+/// The future of one export call, borrowing the store it runs in.
+type CallFuture<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>;
 
 struct Live {
     store: Store<PluginState>,
@@ -329,33 +340,64 @@ impl Plugin {
         Ok(())
     }
 
-    fn wrong_kind(&self, expected: &'static str) -> PluginError {
+    fn wrong_kind(&self, expected: PluginKind) -> PluginError {
         PluginError::WrongKind {
             plugin: self.id().to_string(),
-            expected,
+            expected: match expected {
+                PluginKind::Tool => "tool",
+                PluginKind::Provider => "provider",
+                PluginKind::Channel => "channel",
+                PluginKind::McpBridge => "mcp-bridge",
+            },
             actual: self.ctx.manifest.kind.to_string(),
+        }
+    }
+
+    /// Takes an instance of the plugin (which must be of `kind`) with its budgets armed.
+    async fn start(&self, kind: PluginKind) -> Result<Live, PluginError> {
+        if self.ctx.manifest.kind != kind {
+            return Err(self.wrong_kind(kind));
+        }
+        let mut live = self.acquire().await?;
+        self.arm(&mut live.store)?;
+        Ok(live)
+    }
+
+    /// Runs one export call under the hard deadline and turns a trap into its typed error.
+    /// `call` picks the export from the instance (`None`: the instance is of another kind).
+    async fn invoke<T>(
+        &self,
+        live: &mut Live,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<PluginState>,
+            &'a KindInstance,
+        ) -> Option<CallFuture<'a, T>>,
+    ) -> Result<T, PluginError> {
+        let Live {
+            store, instance, ..
+        } = live;
+        let Some(future) = call(&mut *store, &*instance) else {
+            return Err(self.wrong_kind(self.ctx.manifest.kind));
+        };
+        let outcome = tokio::time::timeout(self.hard_deadline(), future).await;
+        match outcome {
+            Err(_) => Err(self.deadline_error()),
+            Ok(Err(err)) => Err(self.classify(err, store.data())),
+            Ok(Ok(value)) => Ok(value),
         }
     }
 
     /// The tools a tool plugin offers.
     pub async fn describe_tools(&self) -> Result<Vec<ToolSpec>, PluginError> {
-        if self.ctx.manifest.kind != PluginKind::Tool {
-            return Err(self.wrong_kind("tool"));
-        }
-        let mut live = self.acquire().await?;
-        self.arm(&mut live.store)?;
-        let Live {
-            store, instance, ..
-        } = &mut live;
-        let KindInstance::Tool(tool) = instance else {
-            return Err(self.wrong_kind("tool"));
-        };
-        let call = tool.chitin_plugin_tool().call_describe(&mut *store);
-        let specs = match tokio::time::timeout(self.hard_deadline(), call).await {
-            Err(_) => return Err(self.deadline_error()),
-            Ok(Err(err)) => return Err(self.classify(err, store.data())),
-            Ok(Ok(specs)) => specs,
-        };
+        let mut live = self.start(PluginKind::Tool).await?;
+        let specs = self
+            .invoke(&mut live, |store, instance| match instance {
+                KindInstance::Tool(tool) => {
+                    Some(Box::pin(tool.chitin_plugin_tool().call_describe(store)))
+                }
+                _ => None,
+            })
+            .await?;
         let size: usize = specs
             .iter()
             .map(|s| s.name.len() + s.description.len() + s.parameters_schema.len())
@@ -372,25 +414,20 @@ impl Plugin {
         arguments: &str,
         context: &CallContext,
     ) -> Result<ToolOutput, PluginError> {
-        if self.ctx.manifest.kind != PluginKind::Tool {
-            return Err(self.wrong_kind("tool"));
-        }
-        let mut live = self.acquire().await?;
-        self.arm(&mut live.store)?;
-        let Live {
-            store, instance, ..
-        } = &mut live;
-        let KindInstance::Tool(tool) = instance else {
-            return Err(self.wrong_kind("tool"));
-        };
-        let call = tool
-            .chitin_plugin_tool()
-            .call_call(&mut *store, name, arguments, context);
-        let result = match tokio::time::timeout(self.hard_deadline(), call).await {
-            Err(_) => return Err(self.deadline_error()),
-            Ok(Err(err)) => return Err(self.classify(err, store.data())),
-            Ok(Ok(result)) => result,
-        };
+        let mut live = self.start(PluginKind::Tool).await?;
+        // The call future may only borrow the store and instance (see `invoke`), so it owns
+        // copies of the arguments.
+        let (name, arguments, context) = (name.to_string(), arguments.to_string(), context.clone());
+        let result = self
+            .invoke(&mut live, move |store, instance| match instance {
+                KindInstance::Tool(tool) => Some(Box::pin(async move {
+                    tool.chitin_plugin_tool()
+                        .call_call(store, &name, &arguments, &context)
+                        .await
+                })),
+                _ => None,
+            })
+            .await?;
         match result {
             Ok(mut output) => {
                 self.check_output_size(output.content.len())?;
@@ -405,10 +442,91 @@ impl Plugin {
                     ToolError::Failed(msg) => msg,
                 };
                 self.check_output_size(message.len())?;
-                let err = self.guest_failure(store.data(), message);
+                let err = self.guest_failure(live.store.data(), message);
                 self.release(live);
                 Err(err)
             }
         }
+    }
+}
+
+impl Plugin {
+    /// The models a provider plugin offers.
+    pub async fn models(&self) -> Result<Vec<ModelInfo>, PluginError> {
+        let mut live = self.start(PluginKind::Provider).await?;
+        let models = self
+            .invoke(&mut live, |store, instance| match instance {
+                KindInstance::Provider(provider) => Some(Box::pin(
+                    provider.chitin_plugin_provider().call_models(store),
+                )),
+                _ => None,
+            })
+            .await?;
+        self.release(live);
+        Ok(models)
+    }
+
+    /// Runs one completion. Streamed events go to `sink` as the provider emits them. The
+    /// outer error is the sandbox's (budget, trap, denial); the inner one is the provider's
+    /// own classified failure, which drives failover.
+    pub async fn complete(
+        &self,
+        request: &CompletionRequest,
+        sink: tokio::sync::mpsc::UnboundedSender<StreamEvent>,
+    ) -> Result<Result<Completion, ProviderError>, PluginError> {
+        let mut live = self.start(PluginKind::Provider).await?;
+        live.store.data_mut().sink = Some(sink);
+        let request = request.clone();
+        let result = self
+            .invoke(&mut live, move |store, instance| match instance {
+                KindInstance::Provider(provider) => Some(Box::pin(async move {
+                    provider
+                        .chitin_plugin_provider()
+                        .call_complete(store, &request)
+                        .await
+                })),
+                _ => None,
+            })
+            .await?;
+        // The sink belongs to this call only.
+        live.store.data_mut().sink = None;
+        let denial = live.store.data().call.denials.first().cloned();
+        let redact = |text: &str| self.ctx.redactor.redact(text).into_owned();
+        let result = match result {
+            Ok(mut completion) => {
+                let size = completion.text.len()
+                    + completion
+                        .tool_calls
+                        .iter()
+                        .map(|c| c.arguments.len() + c.name.len())
+                        .sum::<usize>();
+                self.check_output_size(size)?;
+                completion.text = redact(&completion.text);
+                for call in &mut completion.tool_calls {
+                    call.arguments = redact(&call.arguments);
+                }
+                Ok(completion)
+            }
+            Err(err) => {
+                // A provider that failed because the grant refused its request is a
+                // configuration problem the operator must see, not a provider outage.
+                if let Some((capability, detail)) = denial {
+                    return Err(PluginError::CapabilityDenied {
+                        plugin: self.id().to_string(),
+                        capability,
+                        detail,
+                    });
+                }
+                Err(match err {
+                    ProviderError::Auth(m) => ProviderError::Auth(redact(&m)),
+                    ProviderError::ContextOverflow(m) => ProviderError::ContextOverflow(redact(&m)),
+                    ProviderError::BadRequest(m) => ProviderError::BadRequest(redact(&m)),
+                    ProviderError::Transient(m) => ProviderError::Transient(redact(&m)),
+                    other => other,
+                })
+            }
+        };
+        self.release(live);
+        Ok(result)
     }
 }

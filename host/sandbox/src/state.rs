@@ -98,6 +98,10 @@ impl PluginState {
         self.call.denials.push((capability, detail));
     }
 
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     pub(crate) fn plugin_id(&self) -> &str {
         &self.ctx.manifest.id
     }

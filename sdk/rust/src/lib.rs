@@ -132,12 +132,47 @@ pub mod tool {
 #[cfg(feature = "tool")]
 pub use tool::parse_arguments;
 
+#[cfg(feature = "provider")]
+pub mod provider {
+    //! Model providers: implement [`Provider`] and export it with
+    //! [`export_provider!`](crate::export_provider). Stream output with [`emit`] while
+    //! `complete` runs; classify failures with [`ProviderError`] so the host can fail over.
+
+    #[doc(hidden)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "provider-plugin",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_provider_world",
+            default_bindings_module: "chitin_sdk::provider::bindings",
+            runtime_path: "chitin_sdk::wit_bindgen::rt",
+        });
+    }
+
+    pub use bindings::chitin::plugin::provider_sink::{StreamEvent, ToolCallDelta, emit};
+    pub use bindings::exports::chitin::plugin::provider::{
+        Completion, FinishReason, Guest as Provider, Message, ModelInfo, ProviderError, Request,
+        Role, ToolCall, ToolDefinition, Usage,
+    };
+
+    /// Exports a type implementing [`Provider`] as the plugin's `chitin:plugin/provider`.
+    #[macro_export]
+    macro_rules! export_provider {
+        ($ty:ident) => {
+            $crate::provider::bindings::__export_provider_world!($ty);
+        };
+    }
+}
+
+#[cfg(feature = "provider")]
+pub use provider::bindings::chitin::plugin as host;
 /// The host interfaces of `chitin:plugin` (log, config, kv, http, secrets).
 #[cfg(feature = "tool")]
 pub use tool::bindings::chitin::plugin as host;
 
 /// Convenience wrappers over [`host`].
-#[cfg(feature = "tool")]
+#[cfg(any(feature = "tool", feature = "provider"))]
 pub mod util {
     use crate::host::http::{self, HttpError, Request, Response};
     use crate::host::log;

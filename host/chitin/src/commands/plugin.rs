@@ -57,7 +57,7 @@ fn inspect(file: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
         chitin_manifest::WIT_PACKAGE,
         manifest.wit_version
     );
-    println!("  language:    {:?}", manifest.language);
+    println!("  language:    {}", manifest.language);
     println!("  file:        {} ({} bytes)", file.display(), wasm.len());
     println!("  sha256:      {digest}");
     println!("  description: {}", manifest.description);

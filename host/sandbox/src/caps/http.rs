@@ -5,10 +5,71 @@ use std::time::{Duration, Instant};
 
 use chitin_egress::{EgressError, Request as EgressRequest};
 
-use crate::bindings::host::chitin::plugin::http::{Host, HttpError, Request, Response};
+use wasmtime::component::Resource;
+
+use crate::bindings::host::chitin::plugin::http::{
+    Host, HostBodyStream, HttpError, Request, Response, ResponseHead,
+};
 use crate::state::PluginState;
 
+/// Largest chunk handed to the guest per `next` call.
+const CHUNK_BYTES: usize = 64 << 10;
+
+/// A streamed response body held in the plugin's resource table.
+pub struct BodyStream {
+    body: Vec<u8>,
+    offset: usize,
+}
+
+impl BodyStream {
+    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        if self.offset >= self.body.len() {
+            return None;
+        }
+        let end = (self.offset + CHUNK_BYTES).min(self.body.len());
+        let chunk = self.body[self.offset..end].to_vec();
+        self.offset = end;
+        Some(chunk)
+    }
+}
+
+impl HostBodyStream for PluginState {
+    async fn next(
+        &mut self,
+        stream: Resource<BodyStream>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, HttpError>> {
+        self.host_call()?;
+        let stream = self.table_mut().get_mut(&stream)?;
+        Ok(Ok(stream.next_chunk()))
+    }
+
+    async fn drop(&mut self, stream: Resource<BodyStream>) -> wasmtime::Result<()> {
+        self.table_mut().delete(stream)?;
+        Ok(())
+    }
+}
+
 impl Host for PluginState {
+    async fn fetch_stream(
+        &mut self,
+        req: Request,
+    ) -> wasmtime::Result<Result<(ResponseHead, Resource<BodyStream>), HttpError>> {
+        let response = match self.fetch(req).await? {
+            Ok(response) => response,
+            Err(err) => return Ok(Err(err)),
+        };
+        let head = ResponseHead {
+            status: response.status,
+            headers: response.headers,
+            final_url: response.final_url,
+        };
+        let stream = self.table_mut().push(BodyStream {
+            body: response.body,
+            offset: 0,
+        })?;
+        Ok(Ok((head, stream)))
+    }
+
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         self.host_call()?;
         self.call.http_requests += 1;
@@ -36,6 +97,20 @@ impl Host for PluginState {
             self.deny("outbound HTTP", detail.clone());
             return Ok(Err(HttpError::Denied(detail)));
         };
+        // A plugin never holds a secret value; one that does (read from a granted file, say)
+        // must not send it anywhere: only placeholders are substituted, for their audience.
+        let leaked = std::iter::once(req.url.as_bytes())
+            .chain(req.headers.iter().map(|(_, v)| v.as_bytes()))
+            .chain(req.body.as_deref())
+            .find_map(|part| ctx.redactor.contains_secret(part).map(str::to_string));
+        if let Some(name) = leaked {
+            let detail = format!(
+                "the request carries the value of secret {name} itself; plugins may only write \
+                 {{{{secret:{name}}}}}, which the host fills in for the secret's audience"
+            );
+            self.deny("outbound HTTP", detail.clone());
+            return Ok(Err(HttpError::Denied(detail)));
+        }
         // A request may not outlive the call that made it.
         let remaining = self.call.deadline.saturating_duration_since(Instant::now());
         let timeout = match req.timeout_ms {
@@ -51,11 +126,16 @@ impl Host for PluginState {
             follow_redirects: req.follow_redirects,
         };
         match egress.fetch(request).await {
+            // Egress redacted this plugin's own secrets; scrub every other one too.
             Ok(response) => Ok(Ok(Response {
                 status: response.status,
-                headers: response.headers,
-                body: response.body,
-                final_url: response.final_url,
+                headers: response
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k, ctx.redactor.redact(&v).into_owned()))
+                    .collect(),
+                body: ctx.redactor.redact_bytes(&response.body).into_owned(),
+                final_url: ctx.redactor.redact(&response.final_url).into_owned(),
             })),
             Err(err) => {
                 let converted = match &err {
