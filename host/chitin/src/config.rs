@@ -19,6 +19,13 @@ pub struct Config {
     /// Installed plugins by id: where the `.wasm` is and what the operator grants it.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginEntry>,
+    /// Model providers: which provider plugin, which base URL, which models.
+    #[serde(default)]
+    pub providers: BTreeMap<String, chitin_agent::ProviderConfig>,
+    #[serde(default)]
+    pub agents: BTreeMap<String, chitin_agent::AgentConfig>,
+    #[serde(default)]
+    pub limits: chitin_agent::LimitsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +85,9 @@ impl Config {
                 entry.path = base.join(&entry.path);
             }
         }
+        let plugin_ids: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
+        chitin_agent::config::validate(&config.agents, &config.providers, &plugin_ids)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
         Ok(config)
     }
 }

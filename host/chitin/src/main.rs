@@ -1,5 +1,6 @@
 //! `chitin`: the command-line entry point.
 
+mod agents;
 mod commands;
 mod config;
 mod home;
@@ -34,6 +35,14 @@ enum Command {
     /// Manage the encrypted secret store.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
+    /// Run one agent turn and stream the answer to stdout.
+    Agent(commands::agent::AgentArgs),
+    /// Inspect and reset conversation sessions.
+    #[command(subcommand)]
+    Sessions(commands::sessions::SessionsCommand),
+    /// The configured models.
+    #[command(subcommand)]
+    Models(commands::models::ModelsCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +53,9 @@ fn main() -> ExitCode {
         Command::Plugin(cmd) => commands::plugin::run(cmd, &home),
         Command::Tool(cmd) => commands::tool::run(cmd, &home),
         Command::Secrets(cmd) => commands::secrets::run(cmd, &home),
+        Command::Agent(args) => commands::agent::run(args, &home),
+        Command::Sessions(cmd) => commands::sessions::run(cmd, &home),
+        Command::Models(cmd) => commands::models::run(cmd, &home),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ use crate::EgressError;
 use crate::policy::EgressPolicy;
 use crate::prepare::{self, GuestRequest};
 use crate::resolve::{PinnedResolver, ResolveError, Resolver};
+use crate::stream::{BodyStream, Needles, StreamingResponse};
 
 /// Most headers accepted in one response.
 pub const MAX_RESPONSE_HEADERS: usize = 100;
@@ -65,6 +66,8 @@ struct Inner {
     policy: EgressPolicy,
     http: reqwest::Client,
     redactor: Redactor,
+    /// What `redactor` looks for, so that a body stream knows how much to hold back.
+    needles: Needles,
     slots: Arc<Semaphore>,
 }
 
@@ -117,13 +120,16 @@ impl EgressClient {
                     error_chain(&e)
                 ))
             })?;
-        let redactor = Redactor::new(prepare::redaction_forms(&policy));
+        let forms = prepare::redaction_forms(&policy);
+        let needles = Needles::new(&forms);
+        let redactor = Redactor::new(forms);
         Ok(EgressClient {
             inner: Arc::new(Inner {
                 slots: Arc::new(Semaphore::new(limits.max_concurrent)),
                 policy,
                 http,
                 redactor,
+                needles,
             }),
         })
     }
@@ -139,29 +145,87 @@ impl EgressClient {
     }
 
     /// Makes the request if the policy allows it; see the crate documentation for the checks.
+    ///
+    /// The body is read through the same [`BodyStream`] that [`EgressClient::fetch_stream`]
+    /// returns, so both apply exactly the same rules.
     pub async fn fetch(&self, req: Request) -> Result<Response, EgressError> {
-        let plugin = &self.inner.policy.plugin_id;
-        let timeout = req
-            .timeout
-            .unwrap_or(self.inner.policy.limits.default_timeout);
-        let result = self.fetch_inner(req, timeout).await;
-        result.map_err(|e| {
-            let e = e.redacted(&self.inner.redactor);
-            tracing::debug!(plugin = %plugin, error = %e, "outbound request failed");
-            e
+        let StreamingResponse {
+            status,
+            mut headers,
+            final_url,
+            body: mut stream,
+        } = self.open(req).await?;
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next_chunk().await? {
+            body.extend_from_slice(&chunk);
+        }
+        // Redaction changes the body's length; keep Content-Length truthful.
+        if stream.received() != body.len() as u64 {
+            for (name, value) in &mut headers {
+                if name.eq_ignore_ascii_case(header::CONTENT_LENGTH.as_str()) {
+                    *value = body.len().to_string();
+                }
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+            final_url,
         })
     }
 
-    async fn fetch_inner(&self, req: Request, timeout: Duration) -> Result<Response, EgressError> {
-        let deadline = after(timeout);
-        let guest = prepare::validate(req, &self.inner.policy)?;
-        // Refuse an unlisted host at once rather than after queueing (checked again per hop).
-        prepare::check_allowlist(&self.inner.policy, &guest.url)?;
-        let _slot = self.acquire_slot(deadline).await?;
-        match tokio::time::timeout_at(deadline, self.exchange(guest)).await {
-            Ok(result) => result,
-            Err(_) => Err(EgressError::Timeout(timeout)),
+    /// Like [`EgressClient::fetch`], but returns once the response head has arrived; the body
+    /// is read with [`BodyStream::next_chunk`]. Every rule of `fetch` applies (it is the same
+    /// code path): the concurrency slot is held and the deadline keeps running until the body
+    /// is finished or dropped, the body is limited to `max_response_bytes`, and secret values
+    /// are redacted even when split across reads.
+    pub async fn fetch_stream(&self, req: Request) -> Result<StreamingResponse, EgressError> {
+        let mut response = self.open(req).await?;
+        if !self.inner.redactor.is_empty() {
+            // The length after redaction is not known before the body has been read.
+            response
+                .headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(header::CONTENT_LENGTH.as_str()));
         }
+        Ok(response)
+    }
+
+    /// Everything up to the response head, shared by [`EgressClient::fetch`] and
+    /// [`EgressClient::fetch_stream`]: validation, the allowlist, a slot, then
+    /// [`EgressClient::exchange`] within the deadline. Headers keep the server's
+    /// `Content-Length`.
+    async fn open(&self, req: Request) -> Result<StreamingResponse, EgressError> {
+        let timeout = req
+            .timeout
+            .unwrap_or(self.inner.policy.limits.default_timeout);
+        let deadline = after(timeout);
+        let result = async {
+            let guest = prepare::validate(req, &self.inner.policy)?;
+            // Refuse an unlisted host at once rather than after queueing (checked again per
+            // hop).
+            prepare::check_allowlist(&self.inner.policy, &guest.url)?;
+            let slot = self.acquire_slot(deadline).await?;
+            let (response, guest) =
+                match tokio::time::timeout_at(deadline, self.exchange(guest)).await {
+                    Ok(result) => result?,
+                    Err(_) => return Err(EgressError::Timeout(timeout)),
+                };
+            self.read_head(response, &guest, slot, deadline, timeout)
+        }
+        .await;
+        result.map_err(|e| self.failed(e))
+    }
+
+    /// `err` with secret values redacted, logged.
+    pub(crate) fn failed(&self, err: EgressError) -> EgressError {
+        let err = err.redacted(&self.inner.redactor);
+        tracing::debug!(plugin = %self.inner.policy.plugin_id, error = %err, "outbound request failed");
+        err
+    }
+
+    pub(crate) fn needles(&self) -> &Needles {
+        &self.inner.needles
     }
 
     /// One of the plugin's `max_concurrent` slots, waiting at most `queue_timeout` (and never
@@ -187,8 +251,12 @@ impl EgressClient {
         }
     }
 
-    /// Steps 2 to 6 for the request and each redirect, then the response.
-    async fn exchange(&self, mut guest: GuestRequest) -> Result<Response, EgressError> {
+    /// Steps 2 to 6 for the request and each redirect; the final response (its head) and the
+    /// request of the last hop.
+    async fn exchange(
+        &self,
+        mut guest: GuestRequest,
+    ) -> Result<(reqwest::Response, GuestRequest), EgressError> {
         let policy = &self.inner.policy;
         let mut redirects: u8 = 0;
         loop {
@@ -210,7 +278,10 @@ impl EgressClient {
             if let Some(body) = wire.body {
                 builder = builder.body(body);
             }
-            let response = builder.send().await.map_err(|e| send_error(&guest, e))?;
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| send_error(&prepare::origin_pattern(&guest.url), e))?;
 
             let status = response.status().as_u16();
             if guest.follow_redirects
@@ -232,16 +303,20 @@ impl EgressClient {
                 redirects += 1;
                 continue;
             }
-            return self.read_response(response, &guest).await;
+            return Ok((response, guest));
         }
     }
 
-    async fn read_response(
+    /// Checks the response head against the limits and wraps the body in a [`BodyStream`]
+    /// holding `slot`.
+    fn read_head(
         &self,
-        mut response: reqwest::Response,
+        response: reqwest::Response,
         guest: &GuestRequest,
-    ) -> Result<Response, EgressError> {
-        let limits = &self.inner.policy.limits;
+        slot: OwnedSemaphorePermit,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<StreamingResponse, EgressError> {
         let redactor = &self.inner.redactor;
         let header_bytes: u64 = response
             .headers()
@@ -255,39 +330,33 @@ impl EgressClient {
                 limit: MAX_RESPONSE_HEADER_BYTES,
             });
         }
-        let limit = limits.max_response_bytes;
+        let limit = self.inner.policy.limits.max_response_bytes;
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(EgressError::TooLarge { limit });
         }
-        let mut body: Vec<u8> = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| send_error(guest, e))? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(EgressError::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let redacted_body = redactor.redact_bytes(&body).into_owned();
-        // Redaction changes the body's length; keep Content-Length truthful.
-        let new_length = (redacted_body.len() != body.len()).then_some(redacted_body.len());
         let headers = response
             .headers()
             .iter()
             .map(|(name, value)| {
-                let value = match new_length {
-                    Some(len) if *name == header::CONTENT_LENGTH => len.to_string(),
-                    _ => {
-                        let value = String::from_utf8_lossy(value.as_bytes());
-                        redactor.redact(&value).into_owned()
-                    }
-                };
-                (redactor.redact(name.as_str()).into_owned(), value)
+                let value = String::from_utf8_lossy(value.as_bytes());
+                (
+                    redactor.redact(name.as_str()).into_owned(),
+                    redactor.redact(&value).into_owned(),
+                )
             })
             .collect();
-        Ok(Response {
+        Ok(StreamingResponse {
             status: response.status().as_u16(),
             headers,
-            body: redacted_body,
             final_url: redactor.redact(guest.url.as_str()).into_owned(),
+            body: BodyStream::new(
+                self.clone(),
+                response,
+                slot,
+                deadline,
+                timeout,
+                prepare::origin_pattern(&guest.url),
+            ),
         })
     }
 }
@@ -300,8 +369,8 @@ fn after(d: Duration) -> Instant {
 
 /// A reqwest error as an [`EgressError`]: a denial raised by our resolver comes back as itself;
 /// anything else is a connection error naming the origin (never the full URL, which holds the
-/// substituted secrets).
-fn send_error(guest: &GuestRequest, err: reqwest::Error) -> EgressError {
+/// substituted secrets). `origin` is the request's `scheme://host[:port]`.
+pub(crate) fn send_error(origin: &str, err: reqwest::Error) -> EgressError {
     let err = err.without_url();
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
     while let Some(e) = source {
@@ -310,11 +379,7 @@ fn send_error(guest: &GuestRequest, err: reqwest::Error) -> EgressError {
         }
         source = e.source();
     }
-    EgressError::Connection(format!(
-        "request to {} failed: {}",
-        prepare::origin_pattern(&guest.url),
-        error_chain(&err)
-    ))
+    EgressError::Connection(format!("request to {origin} failed: {}", error_chain(&err)))
 }
 
 /// `err` and its sources, joined with `: `, skipping repeats.

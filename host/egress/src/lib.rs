@@ -30,6 +30,14 @@
 //!    response body streamed up to `max_response_bytes`, response headers bounded.
 //! 8. **Redaction:** response headers and body, the final URL and every error message pass
 //!    through the plugin's [`Redactor`](chitin_secrets::Redactor).
+//!
+//! [`EgressClient::fetch_stream`] returns once the response head has arrived and hands the body
+//! out piece by piece through [`BodyStream::next_chunk`] (for server-sent events and NDJSON).
+//! It is the same code path as `fetch` (which reads the whole [`BodyStream`] itself), so every
+//! rule above applies unchanged, and while the body streams: the slot stays taken until the
+//! stream ends or is dropped, the overall deadline keeps running, the size limit counts every
+//! byte received, and a secret value split across network reads is still redacted (the last
+//! bytes of each read that might begin a value are held back until the rest arrives).
 
 mod addr;
 mod client;
@@ -37,6 +45,7 @@ mod error;
 mod policy;
 mod prepare;
 mod resolve;
+mod stream;
 
 pub use addr::{SpecialRange, classify_ip};
 pub use client::{
@@ -46,3 +55,4 @@ pub use error::EgressError;
 pub use policy::{EgressLimits, EgressPolicy, SecretBinding};
 pub use prepare::{MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};
+pub use stream::{BodyStream, MAX_CHUNK_BYTES, StreamingResponse};

@@ -62,4 +62,29 @@ pub enum StoreError {
 
     #[error("{detail}")]
     Unsupported { detail: String },
+
+    #[error(
+        "no session with key `{key}`; create it with session_get_or_create first, or check the \
+         key (`chitin sessions list` shows the existing ones)"
+    )]
+    SessionNotFound { key: String },
+
+    /// A caller passed a value the store cannot accept; `detail` names it and says what to pass.
+    #[error("{detail}")]
+    InvalidInput { detail: String },
+
+    /// Data read back from the database is not what chitin writes (edited by hand, or damaged).
+    #[error(
+        "the database holds {detail}, which chitin never writes; the file was edited by hand or \
+         is damaged — run `PRAGMA integrity_check` on it, or restore a backup"
+    )]
+    Corrupt { detail: String },
+}
+
+impl StoreError {
+    pub(crate) fn invalid(detail: impl Into<String>) -> StoreError {
+        StoreError::InvalidInput {
+            detail: detail.into(),
+        }
+    }
 }

@@ -3,17 +3,12 @@
 
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, to_u64};
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// The largest value accepted, in bytes (16 MiB).
 pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
-
-fn to_u64(n: i64) -> u64 {
-    // Sizes and counters are never negative; clamp rather than wrap if one ever were.
-    u64::try_from(n).unwrap_or(0)
-}
 
 fn check_key(key: &str) -> Result<(), StoreError> {
     if key.len() > MAX_KEY_BYTES {

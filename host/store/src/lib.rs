@@ -1,12 +1,17 @@
 //! Chitin's SQLite store.
 //!
-//! One database file (`chitin.db`) in WAL mode. Today it holds the plugin key-value namespaces;
-//! the agent core adds its tables (sessions, messages, outbox, ...) as further migrations in
-//! [`migrations`]. The schema version lives in `PRAGMA user_version`.
+//! One database file (`chitin.db`) in WAL mode. It holds the plugin key-value namespaces
+//! ([`kv`](Store::kv_get)), sessions and their transcripts ([`sessions`](Store::append_messages)),
+//! the usage ledger and audit log ([`usage`](Store::record_usage)), and the memory full-text
+//! index ([`memory`](Store::memory_search)). Each table set is a migration in [`migrations`];
+//! the schema version lives in `PRAGMA user_version`.
 
 mod error;
 mod kv;
+mod memory;
 mod migrations;
+mod sessions;
+mod usage;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -16,14 +21,40 @@ use rusqlite::Connection;
 
 pub use error::StoreError;
 pub use kv::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
+pub use memory::{
+    CHUNK_MAX_CHARS, CHUNK_MAX_LINES, MAX_QUERY_TERMS, MemoryDocument, MemoryHit, SNIPPET_ELLIPSIS,
+    SNIPPET_MARK_END, SNIPPET_MARK_START,
+};
 pub use migrations::SCHEMA_VERSION;
 /// Re-exported so crates adding tables use the same rusqlite as the store.
 pub use rusqlite;
+pub use sessions::{
+    CompactionRow, MAX_SESSION_KEY_BYTES, MessageRole, MessageRow, NewMessage, SessionRow,
+    ToolCallRecord,
+};
+pub use usage::{AuditRow, UsageRecord, UsageSummary};
 
 /// How long a statement waits for another connection's lock before failing with "database is
 /// locked". Writers hold the lock for one short transaction, so 5 s only runs out when
 /// something is badly stuck.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Milliseconds since the Unix epoch (0 if the clock is set before it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Sizes and counters are never negative; clamp rather than wrap if one ever were.
+pub(crate) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A count or limit as SQLite's integer (saturating: a limit past `i64::MAX` means no limit).
+pub(crate) fn to_i64_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
 
 /// The SQLite store. `Send + Sync`: share it in an `Arc`; calls are serialised on one
 /// connection and block, so call them from a blocking context (e.g. `spawn_blocking`).

@@ -16,9 +16,10 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    description: "plugin key-value namespaces with per-namespace usage for quotas",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        description: "plugin key-value namespaces with per-namespace usage for quotas",
+        sql: r#"
         CREATE TABLE kv (
             namespace TEXT NOT NULL,
             key       TEXT NOT NULL,
@@ -65,7 +66,128 @@ const MIGRATIONS: &[Migration] = &[Migration {
             DELETE FROM kv_usage WHERE namespace = OLD.namespace AND bytes <= 0;
         END;
     "#,
-}];
+    },
+    Migration {
+        description: "sessions, their messages and compaction summaries",
+        sql: r#"
+        -- `touched` orders sessions by their last change: it is one more than the largest
+        -- value in the table at each change, so the order holds even when the clock steps back
+        -- or two changes land in the same millisecond.
+        CREATE TABLE sessions (
+            key           TEXT PRIMARY KEY,
+            agent_id      TEXT NOT NULL,
+            created_ms    INTEGER NOT NULL,
+            updated_ms    INTEGER NOT NULL,
+            touched       INTEGER NOT NULL,
+            message_count INTEGER NOT NULL DEFAULT 0,
+            summary       TEXT,
+            title         TEXT
+        );
+        CREATE INDEX sessions_by_touched ON sessions (touched);
+        CREATE INDEX sessions_by_agent_touched ON sessions (agent_id, touched);
+
+        -- AUTOINCREMENT: a message id is never reused, even after a reset deleted the newest
+        -- messages, so ids handed out (outbox, events, logs) always name one message.
+        CREATE TABLE messages (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_key   TEXT NOT NULL REFERENCES sessions (key) ON DELETE CASCADE,
+            seq           INTEGER NOT NULL,
+            role          TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content       TEXT NOT NULL,
+            tool_calls    TEXT,
+            tool_call_id  TEXT,
+            tool_name     TEXT,
+            is_error      INTEGER NOT NULL DEFAULT 0,
+            provider      TEXT,
+            model         TEXT,
+            provider_data TEXT,
+            created_ms    INTEGER NOT NULL,
+            compacted     INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (session_key, seq)
+        );
+
+        -- Every compaction, oldest first; sessions.summary holds the latest one.
+        CREATE TABLE compactions (
+            id          INTEGER PRIMARY KEY,
+            session_key TEXT NOT NULL REFERENCES sessions (key) ON DELETE CASCADE,
+            upto_seq    INTEGER NOT NULL,
+            summary     TEXT NOT NULL,
+            created_ms  INTEGER NOT NULL
+        );
+        CREATE INDEX compactions_by_session ON compactions (session_key, id);
+    "#,
+    },
+    Migration {
+        description: "usage ledger and audit log",
+        sql: r#"
+        -- No foreign key to sessions: spend stays on the books after a session is deleted.
+        CREATE TABLE usage (
+            id                 INTEGER PRIMARY KEY,
+            session_key        TEXT NOT NULL,
+            agent_id           TEXT NOT NULL,
+            provider           TEXT NOT NULL,
+            model              TEXT NOT NULL,
+            input_tokens       INTEGER NOT NULL,
+            output_tokens      INTEGER NOT NULL,
+            cache_read_tokens  INTEGER NOT NULL,
+            cache_write_tokens INTEGER NOT NULL,
+            cost_usd           REAL NOT NULL,
+            created_ms         INTEGER NOT NULL
+        );
+        CREATE INDEX usage_by_created ON usage (created_ms);
+
+        CREATE TABLE audit (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_ms INTEGER NOT NULL,
+            actor      TEXT NOT NULL,
+            action     TEXT NOT NULL,
+            detail     TEXT NOT NULL
+        );
+    "#,
+    },
+    Migration {
+        description: "memory full-text index (FTS5)",
+        sql: r#"
+        CREATE TABLE memory_documents (
+            agent_id    TEXT NOT NULL,
+            source      TEXT NOT NULL,
+            mtime_ms    INTEGER NOT NULL,
+            indexed_ms  INTEGER NOT NULL,
+            chunk_count INTEGER NOT NULL,
+            PRIMARY KEY (agent_id, source)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE memory_chunks (
+            id         INTEGER PRIMARY KEY,
+            agent_id   TEXT NOT NULL,
+            source     TEXT NOT NULL,
+            start_line INTEGER NOT NULL,
+            end_line   INTEGER NOT NULL,
+            text       TEXT NOT NULL
+        );
+        CREATE INDEX memory_chunks_by_document ON memory_chunks (agent_id, source);
+
+        -- External content: the text lives once, in memory_chunks; the triggers keep the index
+        -- in step with it whatever code writes there.
+        CREATE VIRTUAL TABLE memory_fts USING fts5 (
+            text,
+            content = 'memory_chunks',
+            content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER memory_chunks_insert AFTER INSERT ON memory_chunks BEGIN
+            INSERT INTO memory_fts (rowid, text) VALUES (NEW.id, NEW.text);
+        END;
+        CREATE TRIGGER memory_chunks_delete AFTER DELETE ON memory_chunks BEGIN
+            INSERT INTO memory_fts (memory_fts, rowid, text) VALUES ('delete', OLD.id, OLD.text);
+        END;
+        CREATE TRIGGER memory_chunks_update AFTER UPDATE ON memory_chunks BEGIN
+            INSERT INTO memory_fts (memory_fts, rowid, text) VALUES ('delete', OLD.id, OLD.text);
+            INSERT INTO memory_fts (rowid, text) VALUES (NEW.id, NEW.text);
+        END;
+    "#,
+    },
+];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,7 +1,10 @@
 //! One module per command group.
 
+pub mod agent;
+pub mod models;
 pub mod plugin;
 pub mod secrets;
+pub mod sessions;
 pub mod tool;
 
 use std::sync::Arc;
@@ -14,15 +17,28 @@ use crate::home::Home;
 /// The sandbox with the host services every plugin may be granted: the SQLite store (kv),
 /// the secret store (egress injection and redaction) and the system DNS resolver.
 pub fn open_sandbox(home: &Home, config: &Config) -> anyhow::Result<chitin_sandbox::Sandbox> {
+    Ok(open_sandbox_and_store(home, config)?.0)
+}
+
+/// The database; one connection per process, shared by plugins' kv and the agent core.
+pub fn open_store(home: &Home) -> anyhow::Result<Arc<chitin_store::Store>> {
     home.ensure()?;
     let store = chitin_store::Store::open(&home.database())
         .with_context(|| format!("opening {}", home.database().display()))?;
+    Ok(Arc::new(store))
+}
+
+pub fn open_sandbox_and_store(
+    home: &Home,
+    config: &Config,
+) -> anyhow::Result<(chitin_sandbox::Sandbox, Arc<chitin_store::Store>)> {
+    let store = open_store(home)?;
     let secrets = chitin_secrets::SecretStore::open(
         &home.secrets_file(),
         &chitin_secrets::KeySource::discover(home.root()),
     )?;
     let services = chitin_sandbox::HostServices {
-        store: Some(Arc::new(store)),
+        store: Some(store.clone()),
         secrets: Arc::new(secrets),
         resolver: Arc::new(chitin_egress::SystemResolver),
     };
@@ -33,7 +49,10 @@ pub fn open_sandbox(home: &Home, config: &Config) -> anyhow::Result<chitin_sandb
             ..Default::default()
         },
     };
-    chitin_sandbox::Sandbox::new(sandbox_config, services)
+    Ok((
+        chitin_sandbox::Sandbox::new(sandbox_config, services)?,
+        store,
+    ))
 }
 
 /// The runtime for one CLI command; two workers so a plugin call and its I/O can overlap.

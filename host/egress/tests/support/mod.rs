@@ -279,3 +279,79 @@ pub fn resolver(entries: &[(&str, &[&str])]) -> Arc<chitin_egress::StaticResolve
 pub fn client(p: EgressPolicy, resolver: Arc<dyn Resolver>) -> EgressClient {
     EgressClient::new(p, resolver).expect("client")
 }
+
+/// One step of a [`ScriptedServer`]'s response body.
+pub enum Step {
+    /// Send these bytes as one HTTP chunk (and flush them to the socket).
+    Chunk(Vec<u8>),
+    Sleep(Duration),
+    /// Wait until the test says so (or drops the sender).
+    Wait(tokio::sync::oneshot::Receiver<()>),
+}
+
+/// A server on 127.0.0.1 that answers one request with a chunked `text/event-stream` 200 whose
+/// body follows a script, then ends the body.
+pub struct ScriptedServer {
+    pub addr: SocketAddr,
+    finished: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ScriptedServer {
+    pub async fn start(steps: Vec<Step>) -> ScriptedServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (done, finished) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let mut buf = Vec::new();
+            let mut tmp = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut tmp).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                }
+            }
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for step in steps {
+                match step {
+                    Step::Chunk(bytes) => {
+                        let mut out = format!("{:x}\r\n", bytes.len()).into_bytes();
+                        out.extend_from_slice(&bytes);
+                        out.extend_from_slice(b"\r\n");
+                        if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                    Step::Sleep(d) => tokio::time::sleep(d).await,
+                    Step::Wait(rx) => {
+                        let _ = rx.await;
+                    }
+                }
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+            let _ = stream.shutdown().await;
+            let _ = done.send(true);
+        });
+        ScriptedServer { addr, finished }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port())
+    }
+
+    /// Whether the whole body has been written.
+    pub fn finished(&self) -> bool {
+        *self.finished.borrow()
+    }
+}

@@ -12,25 +12,11 @@ use crate::bindings::host::chitin::plugin::http::{
 };
 use crate::state::PluginState;
 
-/// Largest chunk handed to the guest per `next` call.
-const CHUNK_BYTES: usize = 64 << 10;
-
-/// A streamed response body held in the plugin's resource table.
+/// A streamed response body held in the plugin's resource table. Egress enforces the size
+/// budget and the request deadline on every chunk and redacts the plugin's secrets across
+/// chunk boundaries.
 pub struct BodyStream {
-    body: Vec<u8>,
-    offset: usize,
-}
-
-impl BodyStream {
-    fn next_chunk(&mut self) -> Option<Vec<u8>> {
-        if self.offset >= self.body.len() {
-            return None;
-        }
-        let end = (self.offset + CHUNK_BYTES).min(self.body.len());
-        let chunk = self.body[self.offset..end].to_vec();
-        self.offset = end;
-        Some(chunk)
-    }
+    inner: chitin_egress::BodyStream,
 }
 
 impl HostBodyStream for PluginState {
@@ -40,7 +26,11 @@ impl HostBodyStream for PluginState {
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, HttpError>> {
         self.host_call()?;
         let stream = self.table_mut().get_mut(&stream)?;
-        Ok(Ok(stream.next_chunk()))
+        Ok(stream
+            .inner
+            .next_chunk()
+            .await
+            .map_err(|err| convert_error(&err)))
     }
 
     async fn drop(&mut self, stream: Resource<BodyStream>) -> wasmtime::Result<()> {
@@ -49,40 +39,34 @@ impl HostBodyStream for PluginState {
     }
 }
 
-impl Host for PluginState {
-    async fn fetch_stream(
-        &mut self,
-        req: Request,
-    ) -> wasmtime::Result<Result<(ResponseHead, Resource<BodyStream>), HttpError>> {
-        let response = match self.fetch(req).await? {
-            Ok(response) => response,
-            Err(err) => return Ok(Err(err)),
-        };
-        let head = ResponseHead {
-            status: response.status,
-            headers: response.headers,
-            final_url: response.final_url,
-        };
-        let stream = self.table_mut().push(BodyStream {
-            body: response.body,
-            offset: 0,
-        })?;
-        Ok(Ok((head, stream)))
+fn convert_error(err: &EgressError) -> HttpError {
+    match err {
+        EgressError::Denied { .. } => HttpError::Denied(err.to_string()),
+        EgressError::Timeout(_) => HttpError::Timeout,
+        EgressError::TooLarge { limit } => HttpError::TooLarge(*limit),
+        EgressError::QuotaExceeded(msg) => HttpError::QuotaExceeded(msg.clone()),
+        EgressError::InvalidRequest(msg) => HttpError::InvalidRequest(msg.clone()),
+        EgressError::Connection(msg) | EgressError::Config(msg) => {
+            HttpError::Connection(msg.clone())
+        }
     }
+}
 
-    async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        self.host_call()?;
+/// The checks every request goes through before egress: the per-call request budget, an
+/// outbound grant at all, and no raw secret values. Returns the egress request to send.
+impl PluginState {
+    fn admit_request(&mut self, req: Request) -> Result<EgressRequest, HttpError> {
         self.call.http_requests += 1;
         let max_requests = self.ctx.grant.budgets.max_http_requests;
         if self.call.http_requests > max_requests {
-            return Ok(Err(HttpError::QuotaExceeded(format!(
+            return Err(HttpError::QuotaExceeded(format!(
                 "plugin `{}` may make at most {max_requests} HTTP requests per call \
                  (budgets.max_http_requests)",
                 self.plugin_id()
-            ))));
+            )));
         }
         let ctx = self.ctx.clone();
-        let Some(egress) = ctx.egress.as_ref() else {
+        if ctx.egress.is_none() {
             let target = url::Url::parse(&req.url)
                 .ok()
                 .and_then(|u| u.host_str().map(|h| format!("{}://{h}", u.scheme())))
@@ -95,8 +79,8 @@ impl Host for PluginState {
                 url = ctx.redactor.redact(&req.url),
             );
             self.deny("outbound HTTP", detail.clone());
-            return Ok(Err(HttpError::Denied(detail)));
-        };
+            return Err(HttpError::Denied(detail));
+        }
         // A plugin never holds a secret value; one that does (read from a granted file, say)
         // must not send it anywhere: only placeholders are substituted, for their audience.
         let leaked = std::iter::once(req.url.as_bytes())
@@ -109,7 +93,7 @@ impl Host for PluginState {
                  {{{{secret:{name}}}}}, which the host fills in for the secret's audience"
             );
             self.deny("outbound HTTP", detail.clone());
-            return Ok(Err(HttpError::Denied(detail)));
+            return Err(HttpError::Denied(detail));
         }
         // A request may not outlive the call that made it.
         let remaining = self.call.deadline.saturating_duration_since(Instant::now());
@@ -117,13 +101,63 @@ impl Host for PluginState {
             Some(ms) => Duration::from_millis(ms.into()).min(remaining),
             None => remaining,
         };
-        let request = EgressRequest {
+        Ok(EgressRequest {
             method: req.method,
             url: req.url,
             headers: req.headers,
             body: req.body,
             timeout: Some(timeout),
             follow_redirects: req.follow_redirects,
+        })
+    }
+
+    fn egress_failed(&mut self, err: &EgressError) -> HttpError {
+        if err.is_denied() {
+            self.deny("outbound HTTP", err.to_string());
+        }
+        convert_error(err)
+    }
+}
+
+impl Host for PluginState {
+    async fn fetch_stream(
+        &mut self,
+        req: Request,
+    ) -> wasmtime::Result<Result<(ResponseHead, Resource<BodyStream>), HttpError>> {
+        self.host_call()?;
+        let request = match self.admit_request(req) {
+            Ok(request) => request,
+            Err(err) => return Ok(Err(err)),
+        };
+        let ctx = self.ctx.clone();
+        let Some(egress) = ctx.egress.as_ref() else {
+            return Ok(Err(HttpError::Denied("no outbound grant".into())));
+        };
+        match egress.fetch_stream(request).await {
+            Ok(response) => {
+                let head = ResponseHead {
+                    status: response.status,
+                    headers: response.headers,
+                    final_url: response.final_url,
+                };
+                let stream = self.table_mut().push(BodyStream {
+                    inner: response.body,
+                })?;
+                Ok(Ok((head, stream)))
+            }
+            Err(err) => Ok(Err(self.egress_failed(&err))),
+        }
+    }
+
+    async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        self.host_call()?;
+        let request = match self.admit_request(req) {
+            Ok(request) => request,
+            Err(err) => return Ok(Err(err)),
+        };
+        let ctx = self.ctx.clone();
+        let Some(egress) = ctx.egress.as_ref() else {
+            return Ok(Err(HttpError::Denied("no outbound grant".into())));
         };
         match egress.fetch(request).await {
             // Egress redacted this plugin's own secrets; scrub every other one too.
@@ -137,21 +171,7 @@ impl Host for PluginState {
                 body: ctx.redactor.redact_bytes(&response.body).into_owned(),
                 final_url: ctx.redactor.redact(&response.final_url).into_owned(),
             })),
-            Err(err) => {
-                let converted = match &err {
-                    EgressError::Denied { .. } => {
-                        self.deny("outbound HTTP", err.to_string());
-                        HttpError::Denied(err.to_string())
-                    }
-                    EgressError::Timeout(_) => HttpError::Timeout,
-                    EgressError::TooLarge { limit } => HttpError::TooLarge(*limit),
-                    EgressError::QuotaExceeded(msg) => HttpError::QuotaExceeded(msg.clone()),
-                    EgressError::InvalidRequest(msg) => HttpError::InvalidRequest(msg.clone()),
-                    EgressError::Connection(msg) => HttpError::Connection(msg.clone()),
-                    EgressError::Config(msg) => HttpError::Connection(msg.clone()),
-                };
-                Ok(Err(converted))
-            }
+            Err(err) => Ok(Err(self.egress_failed(&err))),
         }
     }
 }

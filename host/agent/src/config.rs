@@ -1,0 +1,220 @@
+//! The agent and provider sections of `chitin.toml`.
+//!
+//! ```toml
+//! [providers.openai]
+//! plugin = "openai"                     # a provider plugin configured under [plugins]
+//! base_url = "https://api.openai.com/v1"
+//! [providers.openai.models."gpt-4o-mini"]
+//! context_window = 128000
+//! max_tokens = 4096
+//! cost_input = 0.15                     # USD per million input tokens
+//! cost_output = 0.60
+//!
+//! [agents.main]
+//! model = "openai/gpt-4o-mini"
+//! fallbacks = ["anthropic/claude-haiku-4-5"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Id of the provider plugin (under `[plugins]`) that speaks this vendor's protocol.
+    pub plugin: String,
+    pub base_url: String,
+    /// Extra request fields passed to the plugin as a JSON object (e.g. `{ top_p = 0.9 }`).
+    #[serde(default)]
+    pub options: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Tokens the model accepts in one request (prompt + output).
+    pub context_window: u32,
+    /// Most output tokens to ask for.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// USD per million input tokens (for the usage ledger).
+    #[serde(default)]
+    pub cost_input: f64,
+    /// USD per million output tokens.
+    #[serde(default)]
+    pub cost_output: f64,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+}
+
+fn default_max_tokens() -> u32 {
+    4096
+}
+
+/// What to do with a message that arrives while the session is running a turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueMode {
+    /// Run it as its own turn after the current one (the default).
+    #[default]
+    Followup,
+    /// Gather everything that arrived during the run into one follow-up turn.
+    Collect,
+    /// Abort the current run and start on the new message.
+    Interrupt,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Directory with AGENTS.md, SOUL.md, MEMORY.md, memory/, skills/ (relative to the data
+    /// directory; default `workspace-<agent id>`).
+    #[serde(default)]
+    pub workspace: Option<PathBuf>,
+    /// Primary model as `provider/model`.
+    pub model: String,
+    /// Tried in order when the primary fails in a way another model may not.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Tools the agent may use (`*` = all); applied before `tools_deny`.
+    #[serde(default = "default_allow")]
+    pub tools_allow: Vec<String>,
+    #[serde(default)]
+    pub tools_deny: Vec<String>,
+    /// Provider round trips per turn before the run stops.
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u32,
+    /// Wall-clock limit of one turn.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub queue_mode: QueueMode,
+}
+
+fn default_allow() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+fn default_max_iterations() -> u32 {
+    20
+}
+
+fn default_timeout_secs() -> u64 {
+    600
+}
+
+impl AgentConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+
+    /// The model chain: primary, then fallbacks.
+    pub fn chain(&self) -> Vec<String> {
+        std::iter::once(self.model.clone())
+            .chain(self.fallbacks.iter().cloned())
+            .collect()
+    }
+
+    /// Whether the tool policy lets this agent use `tool`.
+    pub fn allows_tool(&self, tool: &str) -> bool {
+        let matches = |pattern: &String| {
+            pattern == "*"
+                || pattern == tool
+                || pattern
+                    .strip_suffix('*')
+                    .is_some_and(|prefix| tool.starts_with(prefix))
+        };
+        self.tools_allow.iter().any(matches) && !self.tools_deny.iter().any(matches)
+    }
+}
+
+/// `provider/model` split at the first slash (model ids may contain slashes themselves, as
+/// OpenRouter's `anthropic/claude-...` do).
+pub fn split_model_ref(reference: &str) -> Option<(&str, &str)> {
+    let (provider, model) = reference.split_once('/')?;
+    (!provider.is_empty() && !model.is_empty()).then_some((provider, model))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Agent runs in progress at once across all sessions; more wait their turn.
+    #[serde(default = "default_max_concurrent_runs")]
+    pub max_concurrent_runs: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_concurrent_runs: default_max_concurrent_runs(),
+        }
+    }
+}
+
+fn default_max_concurrent_runs() -> usize {
+    4
+}
+
+/// Checks the references between sections: every agent's models exist, every provider's
+/// plugin is configured. Errors name the key and the fix.
+pub fn validate(
+    agents: &BTreeMap<String, AgentConfig>,
+    providers: &BTreeMap<String, ProviderConfig>,
+    plugin_ids: &[&str],
+) -> Result<(), String> {
+    for (id, provider) in providers {
+        if !plugin_ids.contains(&provider.plugin.as_str()) {
+            return Err(format!(
+                "[providers.{id}] plugin = \"{}\" names no plugin under [plugins]; add \
+                 [plugins.{}] with the provider plugin's path",
+                provider.plugin, provider.plugin
+            ));
+        }
+        if provider.models.is_empty() {
+            return Err(format!(
+                "[providers.{id}] lists no models; add [providers.{id}.models.\"<model id>\"] \
+                 with context_window"
+            ));
+        }
+    }
+    for (id, agent) in agents {
+        if agent.max_iterations == 0 {
+            return Err(format!("[agents.{id}] max_iterations must be at least 1"));
+        }
+        for (key, reference) in std::iter::once(("model", &agent.model))
+            .chain(agent.fallbacks.iter().map(|f| ("fallbacks", f)))
+        {
+            let Some((provider, model)) = split_model_ref(reference) else {
+                return Err(format!(
+                    "[agents.{id}] {key} = \"{reference}\" must be \"provider/model\", e.g. \
+                     \"openai/gpt-4o-mini\""
+                ));
+            };
+            let Some(p) = providers.get(provider) else {
+                let known: Vec<&str> = providers.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "[agents.{id}] {key} = \"{reference}\": no provider `{provider}` (configured: {})",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            };
+            if !p.models.contains_key(model) {
+                let known: Vec<&str> = p.models.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "[agents.{id}] {key} = \"{reference}\": provider `{provider}` has no model \
+                     `{model}` (configured: {}); add [providers.{provider}.models.\"{model}\"]",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}

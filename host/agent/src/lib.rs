@@ -1,0 +1,20 @@
+//! Chitin's agent core: one lane per session, a global concurrency cap, context assembly from
+//! the workspace and skills, provider calls with classified failover, sandboxed and native
+//! tools run in parallel, and compaction preceded by a memory flush.
+
+pub mod config;
+pub mod context;
+pub mod dates;
+pub mod events;
+pub mod memory;
+pub mod provider;
+pub mod runtime;
+pub mod tools;
+
+pub use config::{AgentConfig, LimitsConfig, ModelConfig, ProviderConfig, QueueMode};
+pub use events::AgentEvent;
+pub use provider::{Failure, ModelProvider, PluginProvider};
+pub use runtime::{
+    Agent, AgentError, AgentRuntime, ResolvedModel, RetryPolicy, RunOutcome, RunRequest,
+};
+pub use tools::{ToolRegistry, ToolResult};

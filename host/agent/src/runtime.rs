@@ -1,0 +1,858 @@
+//! The agent loop: inbound message → session lane → context → provider (with failover) →
+//! tools → provider … → answer. Everything accepted is in SQLite before the next step runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chitin_sandbox::{
+    Completion, CompletionRequest, Message, ProviderError, Role, StreamEvent, ToolDefinition,
+};
+use chitin_store::{MessageRole, NewMessage, SessionRow, Store, ToolCallRecord, UsageRecord};
+use chitin_workspace::{SkillSet, Workspace};
+use futures_util::future::join_all;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::{AgentConfig, ModelConfig, QueueMode};
+use crate::context;
+use crate::dates;
+use crate::events::AgentEvent;
+use crate::memory;
+use crate::provider::{Failure, ModelProvider};
+use crate::tools::{ToolContext, ToolRegistry};
+
+/// One entry of an agent's model chain, resolved against the provider configuration.
+pub struct ResolvedModel {
+    /// `provider/model`.
+    pub reference: String,
+    pub provider_id: String,
+    pub model_id: String,
+    pub config: ModelConfig,
+    pub base_url: String,
+    /// Extra request fields as a JSON object.
+    pub options: String,
+    pub provider: Arc<dyn ModelProvider>,
+}
+
+/// An agent ready to run.
+pub struct Agent {
+    pub id: String,
+    pub config: AgentConfig,
+    pub workspace: Workspace,
+    pub skills: SkillSet,
+    /// Primary first, then fallbacks.
+    pub models: Vec<ResolvedModel>,
+}
+
+/// How failures are retried before moving on. Tests shorten the waits.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries of one model for transient errors, and for rate limits short enough to wait.
+    pub max_retries: u32,
+    /// First backoff for transient errors; doubles each retry.
+    pub backoff: Duration,
+    /// A retry-after up to this long is waited out on the same model; longer ones put the
+    /// model in cooldown and move to the next.
+    pub max_inline_wait: Duration,
+    /// Cooldown after a rate limit or overload without a usable retry-after.
+    pub cooldown: Duration,
+    /// Cooldown after an authentication failure (the key will not fix itself soon).
+    pub auth_cooldown: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 2,
+            backoff: Duration::from_millis(500),
+            max_inline_wait: Duration::from_secs(5),
+            cooldown: Duration::from_secs(30),
+            auth_cooldown: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AgentError {
+    #[error("no agent `{0}` is configured")]
+    UnknownAgent(String),
+    #[error("the turn exceeded its time limit of {}s (agents.<id>.timeout_secs)", .0.as_secs())]
+    Timeout(Duration),
+    #[error(
+        "the turn stopped after {0} model calls without an answer (agents.<id>.max_iterations)"
+    )]
+    MaxIterations(u32),
+    #[error("every model failed: {}", describe_failures(.0))]
+    AllModelsFailed(Vec<(String, String)>),
+    #[error("the conversation does not fit the model's window even after compaction: {0}")]
+    ContextOverflow(String),
+    #[error("the run was interrupted by a newer message")]
+    Interrupted,
+    #[error("storage error: {0}")]
+    Store(String),
+}
+
+fn describe_failures(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(model, why)| format!("{model}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<chitin_store::StoreError> for AgentError {
+    fn from(err: chitin_store::StoreError) -> Self {
+        AgentError::Store(err.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRequest {
+    pub agent_id: String,
+    pub session_key: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub text: String,
+    /// Model calls this turn made.
+    pub iterations: u32,
+    /// The model that produced the answer (`provider/model`).
+    pub model: String,
+    /// In `collect` mode: the message was folded into another run's turn (which answers it).
+    pub collected: bool,
+}
+
+/// Per-session serialization: one turn at a time, plus what the queue modes need.
+struct Lane {
+    running: tokio::sync::Mutex<()>,
+    /// Messages gathered for the next turn in `collect` mode.
+    pending: Mutex<Vec<String>>,
+    /// Bumped to interrupt the running turn.
+    generation: watch::Sender<u64>,
+}
+
+pub struct AgentRuntime {
+    store: Arc<Store>,
+    tools: ToolRegistry,
+    agents: BTreeMap<String, Arc<Agent>>,
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
+    global: Semaphore,
+    cooldowns: Mutex<HashMap<String, Instant>>,
+    retry: RetryPolicy,
+}
+
+/// Outcome of one provider round, with failover done.
+enum Step {
+    Answer(Completion, usize),
+    Overflow(String),
+}
+
+const KEEP_TAIL_MESSAGES: usize = 4;
+/// Compact when the prompt would use more than this share of the window.
+const COMPACT_AT: f64 = 0.85;
+
+impl AgentRuntime {
+    pub fn new(
+        store: Arc<Store>,
+        tools: ToolRegistry,
+        agents: Vec<Agent>,
+        max_concurrent_runs: usize,
+        retry: RetryPolicy,
+    ) -> AgentRuntime {
+        AgentRuntime {
+            store,
+            tools,
+            agents: agents
+                .into_iter()
+                .map(|a| (a.id.clone(), Arc::new(a)))
+                .collect(),
+            lanes: Mutex::new(HashMap::new()),
+            global: Semaphore::new(max_concurrent_runs.max(1)),
+            cooldowns: Mutex::new(HashMap::new()),
+            retry,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn agent(&self, id: &str) -> Result<Arc<Agent>, AgentError> {
+        self.agents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| AgentError::UnknownAgent(id.to_string()))
+    }
+
+    pub fn agent_ids(&self) -> Vec<String> {
+        self.agents.keys().cloned().collect()
+    }
+
+    fn lane(&self, session_key: &str) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes
+            .entry(session_key.to_string())
+            .or_insert_with(|| {
+                Arc::new(Lane {
+                    running: tokio::sync::Mutex::new(()),
+                    pending: Mutex::new(Vec::new()),
+                    generation: watch::channel(0).0,
+                })
+            })
+            .clone()
+    }
+
+    /// Interrupts the turn running in a session, if any.
+    pub fn abort(&self, session_key: &str) {
+        self.lane(session_key).generation.send_modify(|g| *g += 1);
+    }
+
+    /// Runs one turn for a message, streaming events to `events`.
+    pub async fn run(
+        &self,
+        request: RunRequest,
+        events: UnboundedSender<AgentEvent>,
+    ) -> Result<RunOutcome, AgentError> {
+        let agent = self.agent(&request.agent_id)?;
+        let lane = self.lane(&request.session_key);
+        let mut message = request.message;
+        let _turn = match agent.config.queue_mode {
+            QueueMode::Followup => lane.running.lock().await,
+            QueueMode::Interrupt => {
+                lane.generation.send_modify(|g| *g += 1);
+                lane.running.lock().await
+            }
+            QueueMode::Collect => match lane.running.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => {
+                    let first = {
+                        let mut pending = lane.pending.lock().unwrap_or_else(|p| p.into_inner());
+                        pending.push(message);
+                        pending.len() == 1
+                    };
+                    if !first {
+                        return Ok(RunOutcome {
+                            text: String::new(),
+                            iterations: 0,
+                            model: String::new(),
+                            collected: true,
+                        });
+                    }
+                    let guard = lane.running.lock().await;
+                    message = lane
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .drain(..)
+                        .collect::<Vec<_>>()
+                        .join("\n\n");
+                    guard
+                }
+            },
+        };
+        let _permit = self
+            .global
+            .acquire()
+            .await
+            .map_err(|_| AgentError::Store("the runtime is shutting down".into()))?;
+        let generation = lane.generation.subscribe();
+        let timeout = agent.config.timeout();
+        let turn = self.turn(&agent, &request.session_key, message, &events, generation);
+        let result = match tokio::time::timeout(timeout, turn).await {
+            Ok(result) => result,
+            Err(_) => Err(AgentError::Timeout(timeout)),
+        };
+        match &result {
+            Ok(outcome) => {
+                let _ = events.send(AgentEvent::Done {
+                    text: outcome.text.clone(),
+                });
+            }
+            Err(err) => {
+                let _ = events.send(AgentEvent::Error {
+                    message: err.to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    async fn turn(
+        &self,
+        agent: &Agent,
+        session_key: &str,
+        message: String,
+        events: &UnboundedSender<AgentEvent>,
+        mut generation: watch::Receiver<u64>,
+    ) -> Result<RunOutcome, AgentError> {
+        generation.borrow_and_update();
+        self.store.session_get_or_create(session_key, &agent.id)?;
+        self.store
+            .append_messages(session_key, &[user_message(message)])?;
+        memory::sync_workspace(&self.store, &agent.workspace, &agent.id);
+        let tools = self
+            .tools
+            .definitions(|name| agent.config.allows_tool(name));
+        let mut compacted = false;
+        for iteration in 1..=agent.config.max_iterations {
+            let step = tokio::select! {
+                step = self.model_step(agent, session_key, &tools, events, iteration, !compacted) => step?,
+                _ = generation.changed() => return Err(AgentError::Interrupted),
+            };
+            let (completion, model_index) = match step {
+                Step::Answer(completion, index) => (completion, index),
+                Step::Overflow(reason) if !compacted => {
+                    tracing::info!(session = session_key, %reason, "context overflow; compacting");
+                    self.compact(agent, session_key, events).await?;
+                    compacted = true;
+                    continue;
+                }
+                Step::Overflow(reason) => return Err(AgentError::ContextOverflow(reason)),
+            };
+            let model = &agent.models[model_index];
+            self.record_usage(agent, session_key, model, &completion, events);
+            self.store.append_messages(
+                session_key,
+                &[NewMessage {
+                    role: MessageRole::Assistant,
+                    content: completion.text.clone(),
+                    tool_calls: completion
+                        .tool_calls
+                        .iter()
+                        .map(|c| ToolCallRecord {
+                            id: c.id.clone(),
+                            name: c.name.clone(),
+                            arguments: c.arguments.clone(),
+                        })
+                        .collect(),
+                    tool_call_id: None,
+                    tool_name: None,
+                    is_error: false,
+                    provider: Some(model.provider_id.clone()),
+                    model: Some(model.model_id.clone()),
+                    provider_data: completion.provider_data.clone(),
+                }],
+            )?;
+            if completion.tool_calls.is_empty() {
+                memory::index_transcript(&self.store, &agent.id, session_key);
+                return Ok(RunOutcome {
+                    text: completion.text,
+                    iterations: iteration,
+                    model: model.reference.clone(),
+                    collected: false,
+                });
+            }
+            let results = tokio::select! {
+                results = self.run_tools(agent, session_key, &completion, events) => results,
+                _ = generation.changed() => return Err(AgentError::Interrupted),
+            };
+            self.store.append_messages(session_key, &results)?;
+        }
+        Err(AgentError::MaxIterations(agent.config.max_iterations))
+    }
+
+    /// Runs the completion's tool calls concurrently (they are independent by construction:
+    /// the model issued them together) and returns their results as tool messages in order.
+    async fn run_tools(
+        &self,
+        agent: &Agent,
+        session_key: &str,
+        completion: &Completion,
+        events: &UnboundedSender<AgentEvent>,
+    ) -> Vec<NewMessage> {
+        let calls = completion.tool_calls.iter().map(|call| async move {
+            let _ = events.send(AgentEvent::ToolStart {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            });
+            let result = if agent.config.allows_tool(&call.name) {
+                let cx = ToolContext {
+                    agent_id: &agent.id,
+                    session_key,
+                    call_id: &call.id,
+                    workspace: &agent.workspace,
+                    skills: &agent.skills,
+                    store: &self.store,
+                };
+                self.tools.call(&call.name, &call.arguments, &cx).await
+            } else {
+                crate::tools::ToolResult {
+                    content: format!("tool `{}` is not allowed for this agent", call.name),
+                    is_error: true,
+                }
+            };
+            let _ = events.send(AgentEvent::ToolEnd {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                ok: !result.is_error,
+                output: result.content.chars().take(2000).collect(),
+            });
+            NewMessage {
+                role: MessageRole::Tool,
+                content: result.content,
+                tool_calls: Vec::new(),
+                tool_call_id: Some(call.id.clone()),
+                tool_name: Some(call.name.clone()),
+                is_error: result.is_error,
+                provider: None,
+                model: None,
+                provider_data: None,
+            }
+        });
+        join_all(calls).await
+    }
+
+    /// One provider round trip with failover across the agent's model chain.
+    async fn model_step(
+        &self,
+        agent: &Agent,
+        session_key: &str,
+        tools: &[ToolDefinition],
+        events: &UnboundedSender<AgentEvent>,
+        iteration: u32,
+        may_compact: bool,
+    ) -> Result<Step, AgentError> {
+        let session = self
+            .store
+            .session_get(session_key)?
+            .ok_or_else(|| AgentError::Store(format!("session {session_key} vanished")))?;
+        let rows = self.store.transcript(session_key)?;
+        let system = context::system_prompt(
+            &agent.id,
+            &agent.workspace,
+            &agent.skills,
+            dates::now_utc(),
+            !tools.is_empty(),
+        );
+        // Compact ahead of time when the transcript nears the primary model's window.
+        if may_compact && let Some(primary) = agent.models.first() {
+            let messages = context::transcript_messages(&session, &rows, &primary.provider_id);
+            let schema_chars: usize = tools
+                .iter()
+                .map(|t| t.parameters_schema.len() + t.description.len())
+                .sum();
+            let estimate = context::estimate_tokens(&system, &messages, schema_chars);
+            let budget = f64::from(primary.config.context_window) * COMPACT_AT
+                - f64::from(primary.config.max_tokens);
+            if f64::from(estimate) > budget && compaction_cut(&rows) > 0 {
+                return Ok(Step::Overflow(format!(
+                    "about {estimate} tokens of context for a window of {}",
+                    primary.config.context_window
+                )));
+            }
+        }
+        let build = |model: &ResolvedModel| CompletionRequest {
+            model: model.model_id.clone(),
+            messages: with_system(
+                &system,
+                context::transcript_messages(&session, &rows, &model.provider_id),
+            ),
+            tools: tools.to_vec(),
+            max_tokens: Some(model.config.max_tokens),
+            temperature: model.config.temperature,
+            base_url: model.base_url.clone(),
+            options: model.options.clone(),
+        };
+        self.complete_with_failover(agent, build, Some(events), iteration)
+            .await
+    }
+
+    async fn complete_with_failover(
+        &self,
+        agent: &Agent,
+        build: impl Fn(&ResolvedModel) -> CompletionRequest,
+        events: Option<&UnboundedSender<AgentEvent>>,
+        iteration: u32,
+    ) -> Result<Step, AgentError> {
+        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut previous: Option<&str> = None;
+        for (index, model) in agent.models.iter().enumerate() {
+            if let Some(until) = self.cooling_until(&model.reference) {
+                failures.push((
+                    model.reference.clone(),
+                    format!(
+                        "cooling down for {}s after earlier failures",
+                        until.as_secs().max(1)
+                    ),
+                ));
+                continue;
+            }
+            if let (Some(events), Some(from)) = (events, previous) {
+                let _ = events.send(AgentEvent::Failover {
+                    from: from.to_string(),
+                    to: model.reference.clone(),
+                    reason: failures.last().map(|f| f.1.clone()).unwrap_or_default(),
+                });
+            }
+            previous = Some(&model.reference);
+            let mut attempt = 0;
+            loop {
+                if let Some(events) = events {
+                    let _ = events.send(AgentEvent::ModelCall {
+                        provider: model.provider_id.clone(),
+                        model: model.model_id.clone(),
+                        iteration,
+                    });
+                }
+                match self.call_model(model, build(model), events).await {
+                    Ok(completion) => return Ok(Step::Answer(completion, index)),
+                    Err(Failure::Provider(ProviderError::ContextOverflow(reason))) => {
+                        return Ok(Step::Overflow(reason));
+                    }
+                    Err(failure) => {
+                        let decision = self.decide(&failure, attempt);
+                        tracing::warn!(
+                            model = %model.reference, attempt, %failure, ?decision,
+                            "model call failed"
+                        );
+                        match decision {
+                            Decision::RetryAfter(wait) => {
+                                attempt += 1;
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                            Decision::NextModel { cooldown } => {
+                                if let Some(cooldown) = cooldown {
+                                    self.cool_down(&model.reference, cooldown);
+                                }
+                                failures.push((model.reference.clone(), failure.to_string()));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Err(AgentError::AllModelsFailed(failures))
+    }
+
+    fn decide(&self, failure: &Failure, attempt: u32) -> Decision {
+        let retry = &self.retry;
+        let can_retry = attempt < retry.max_retries;
+        match failure {
+            Failure::Provider(ProviderError::RateLimited(after))
+            | Failure::Provider(ProviderError::Overloaded(after)) => {
+                let after = after.map(|ms| Duration::from_millis(ms.into()));
+                match after {
+                    Some(wait) if can_retry && wait <= retry.max_inline_wait => {
+                        Decision::RetryAfter(wait)
+                    }
+                    Some(wait) => Decision::NextModel {
+                        cooldown: Some(wait.max(Duration::from_millis(1))),
+                    },
+                    None => Decision::NextModel {
+                        cooldown: Some(retry.cooldown),
+                    },
+                }
+            }
+            Failure::Provider(ProviderError::Transient(_)) if can_retry => {
+                Decision::RetryAfter(retry.backoff * 2u32.pow(attempt))
+            }
+            Failure::Provider(ProviderError::Transient(_)) => {
+                Decision::NextModel { cooldown: None }
+            }
+            Failure::Provider(ProviderError::Auth(_)) => Decision::NextModel {
+                cooldown: Some(retry.auth_cooldown),
+            },
+            // Another provider may accept what this one refused (a schema it cannot take).
+            Failure::Provider(ProviderError::BadRequest(_)) => {
+                Decision::NextModel { cooldown: None }
+            }
+            Failure::Provider(ProviderError::ContextOverflow(_)) => {
+                Decision::NextModel { cooldown: None }
+            }
+            Failure::Sandbox(_) => Decision::NextModel { cooldown: None },
+        }
+    }
+
+    fn cooling_until(&self, model: &str) -> Option<Duration> {
+        let mut cooldowns = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+        match cooldowns.get(model) {
+            Some(until) if *until > Instant::now() => Some(*until - Instant::now()),
+            Some(_) => {
+                cooldowns.remove(model);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn cool_down(&self, model: &str, duration: Duration) {
+        self.cooldowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(model.to_string(), Instant::now() + duration);
+    }
+
+    /// Calls one model, forwarding its streamed text to the run's subscribers.
+    async fn call_model(
+        &self,
+        model: &ResolvedModel,
+        request: CompletionRequest,
+        events: Option<&UnboundedSender<AgentEvent>>,
+    ) -> Result<Completion, Failure> {
+        let (sender, mut receiver) = unbounded_channel::<StreamEvent>();
+        let forward = async {
+            while let Some(event) = receiver.recv().await {
+                if let (Some(events), StreamEvent::TextDelta(text)) = (events, event) {
+                    let _ = events.send(AgentEvent::TextDelta { text });
+                }
+            }
+        };
+        let call = model.provider.complete(request, sender);
+        let (result, ()) = tokio::join!(call, forward);
+        result
+    }
+
+    fn record_usage(
+        &self,
+        agent: &Agent,
+        session_key: &str,
+        model: &ResolvedModel,
+        completion: &Completion,
+        events: &UnboundedSender<AgentEvent>,
+    ) {
+        let Some(usage) = &completion.usage else {
+            return;
+        };
+        let input = u64::from(usage.input_tokens);
+        let output = u64::from(usage.output_tokens);
+        let cost = (input as f64 * model.config.cost_input
+            + output as f64 * model.config.cost_output)
+            / 1_000_000.0;
+        let record = UsageRecord {
+            session_key: session_key.to_string(),
+            agent_id: agent.id.clone(),
+            provider: model.provider_id.clone(),
+            model: model.model_id.clone(),
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_tokens: u64::from(usage.cache_read_tokens),
+            cache_write_tokens: u64::from(usage.cache_write_tokens),
+            cost_usd: cost,
+            created_ms: dates::now_ms(),
+        };
+        if let Err(err) = self.store.record_usage(&record) {
+            tracing::warn!(error = %err, "cannot record usage");
+        }
+        let _ = events.send(AgentEvent::Usage {
+            provider: model.provider_id.clone(),
+            model: model.model_id.clone(),
+            input_tokens: input,
+            output_tokens: output,
+        });
+    }
+
+    /// Makes room in the context: a silent memory-flush turn (the model may save what matters
+    /// with memory_write), then the older turns are summarized and only the tail kept.
+    async fn compact(
+        &self,
+        agent: &Agent,
+        session_key: &str,
+        events: &UnboundedSender<AgentEvent>,
+    ) -> Result<(), AgentError> {
+        let session = self
+            .store
+            .session_get(session_key)?
+            .ok_or_else(|| AgentError::Store(format!("session {session_key} vanished")))?;
+        let rows = self.store.transcript(session_key)?;
+        let cut = compaction_cut(&rows);
+        if cut == 0 {
+            return Err(AgentError::ContextOverflow(
+                "nothing older than the last turns to summarize".into(),
+            ));
+        }
+        self.memory_flush(agent, session_key, &session, &rows).await;
+
+        let window_chars = agent
+            .models
+            .first()
+            .map(|m| m.config.context_window as usize * 2)
+            .unwrap_or(16_000);
+        let mut transcript = String::new();
+        if let Some(summary) = &session.summary {
+            transcript.push_str(&format!("Earlier summary:\n{summary}\n\n"));
+        }
+        for row in &rows[..cut] {
+            transcript.push_str(&format!("{}: {}\n", role_name(row.role), row.content));
+            for call in &row.tool_calls {
+                transcript.push_str(&format!(
+                    "  (called {} with {})\n",
+                    call.name, call.arguments
+                ));
+            }
+        }
+        if transcript.len() > window_chars {
+            let start = transcript.len() - window_chars;
+            let start = (start..transcript.len())
+                .find(|i| transcript.is_char_boundary(*i))
+                .unwrap_or(transcript.len());
+            transcript = transcript[start..].to_string();
+        }
+        let build = |model: &ResolvedModel| CompletionRequest {
+            model: model.model_id.clone(),
+            messages: vec![
+                system_message(
+                    "You compress conversations for your future self. Summarize the conversation \
+                     below: who the user is, what was asked and decided, facts learned, tasks still \
+                     open. Be concise and concrete; no preamble.",
+                ),
+                Message {
+                    role: Role::User,
+                    content: transcript.clone(),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
+                    provider_data: None,
+                },
+            ],
+            tools: Vec::new(),
+            max_tokens: Some(model.config.max_tokens.min(1024)),
+            temperature: None,
+            base_url: model.base_url.clone(),
+            options: model.options.clone(),
+        };
+        let summary = match self.complete_with_failover(agent, build, None, 0).await? {
+            Step::Answer(completion, _) => completion.text,
+            Step::Overflow(reason) => return Err(AgentError::ContextOverflow(reason)),
+        };
+        let upto = rows[cut - 1].seq;
+        self.store.compact(session_key, upto, summary.trim())?;
+        let _ = events.send(AgentEvent::Compacted {
+            summarized_messages: cut,
+        });
+        Ok(())
+    }
+
+    /// Before older turns are summarized away, lets the model save durable facts to memory.
+    /// Best effort: a failure here must not block compaction.
+    async fn memory_flush(
+        &self,
+        agent: &Agent,
+        session_key: &str,
+        session: &SessionRow,
+        rows: &[chitin_store::MessageRow],
+    ) {
+        let tools: Vec<ToolDefinition> = self
+            .tools
+            .definitions(|name| name == "memory_write" && agent.config.allows_tool(name));
+        if tools.is_empty() {
+            return;
+        }
+        let build = |model: &ResolvedModel| {
+            let mut messages = vec![system_message(
+                "Pre-compaction memory flush: older parts of this conversation are about to be \
+                 summarized. Save anything worth remembering long-term (facts about the user, \
+                 preferences, decisions) with memory_write now. If there is nothing, reply \
+                 NO_REPLY.",
+            )];
+            messages.extend(context::transcript_messages(
+                session,
+                rows,
+                &model.provider_id,
+            ));
+            CompletionRequest {
+                model: model.model_id.clone(),
+                messages,
+                tools: tools.clone(),
+                max_tokens: Some(model.config.max_tokens.min(1024)),
+                temperature: None,
+                base_url: model.base_url.clone(),
+                options: model.options.clone(),
+            }
+        };
+        match self.complete_with_failover(agent, build, None, 0).await {
+            Ok(Step::Answer(completion, _)) => {
+                for call in completion
+                    .tool_calls
+                    .iter()
+                    .filter(|c| c.name == "memory_write")
+                {
+                    let cx = ToolContext {
+                        agent_id: &agent.id,
+                        session_key,
+                        call_id: &call.id,
+                        workspace: &agent.workspace,
+                        skills: &agent.skills,
+                        store: &self.store,
+                    };
+                    let result = self.tools.call(&call.name, &call.arguments, &cx).await;
+                    if result.is_error {
+                        tracing::warn!(error = %result.content, "memory flush write failed");
+                    }
+                }
+            }
+            Ok(Step::Overflow(reason)) => {
+                tracing::warn!(%reason, "memory flush skipped: the context is already too large")
+            }
+            Err(err) => tracing::warn!(error = %err, "memory flush failed"),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Decision {
+    RetryAfter(Duration),
+    NextModel { cooldown: Option<Duration> },
+}
+
+/// Index of the first message kept (0: nothing can be summarized). The kept tail starts at a
+/// user message, so a tool call is never separated from its result; it holds at least
+/// [`KEEP_TAIL_MESSAGES`] messages when the history allows, and at least the current turn.
+fn compaction_cut(rows: &[chitin_store::MessageRow]) -> usize {
+    let turn_starts: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, row)| *i > 0 && row.role == MessageRole::User)
+        .map(|(i, _)| i)
+        .collect();
+    let roomy = rows.len().saturating_sub(KEEP_TAIL_MESSAGES);
+    turn_starts
+        .iter()
+        .rev()
+        .find(|&&i| i <= roomy)
+        .or(turn_starts.last())
+        .copied()
+        .unwrap_or(0)
+}
+
+fn role_name(role: MessageRole) -> &'static str {
+    match role {
+        MessageRole::System => "system",
+        MessageRole::User => "user",
+        MessageRole::Assistant => "assistant",
+        MessageRole::Tool => "tool result",
+    }
+}
+
+fn user_message(text: String) -> NewMessage {
+    NewMessage {
+        role: MessageRole::User,
+        content: text,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        tool_name: None,
+        is_error: false,
+        provider: None,
+        model: None,
+        provider_data: None,
+    }
+}
+
+fn system_message(text: &str) -> Message {
+    Message {
+        role: Role::System,
+        content: text.to_string(),
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        provider_data: None,
+    }
+}
+
+fn with_system(system: &str, mut messages: Vec<Message>) -> Vec<Message> {
+    messages.insert(0, system_message(system));
+    messages
+}

@@ -1,0 +1,272 @@
+//! The tools an agent can call: sandboxed tool plugins, and a few native tools that act on
+//! host state (memory and skills), which no plugin could be trusted with.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chitin_sandbox::{CallContext, Plugin, PluginError, ToolDefinition};
+use chitin_store::Store;
+use chitin_workspace::{SkillSet, Workspace};
+use serde_json::{Value, json};
+
+use crate::dates;
+
+/// Tool output fed back to the model is cut here: a tool's answer is not a bulk channel.
+pub const MAX_TOOL_RESULT_CHARS: usize = 32_000;
+
+#[derive(Clone)]
+enum Kind {
+    Sandboxed(Arc<Plugin>),
+    ReadSkill,
+    MemorySearch,
+    MemoryGet,
+    MemoryWrite,
+}
+
+#[derive(Clone)]
+struct Entry {
+    definition: ToolDefinition,
+    kind: Kind,
+}
+
+/// What one agent's tools need from the host.
+pub struct ToolContext<'a> {
+    pub agent_id: &'a str,
+    pub session_key: &'a str,
+    pub call_id: &'a str,
+    pub workspace: &'a Workspace,
+    pub skills: &'a SkillSet,
+    pub store: &'a Store,
+}
+
+/// The result of one tool call as the model will see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub content: String,
+    pub is_error: bool,
+}
+
+impl ToolResult {
+    fn ok(content: impl Into<String>) -> ToolResult {
+        ToolResult {
+            content: truncate(content.into()),
+            is_error: false,
+        }
+    }
+
+    fn error(content: impl Into<String>) -> ToolResult {
+        ToolResult {
+            content: truncate(content.into()),
+            is_error: true,
+        }
+    }
+}
+
+fn truncate(mut text: String) -> String {
+    if text.chars().count() > MAX_TOOL_RESULT_CHARS {
+        let cut: String = text.chars().take(MAX_TOOL_RESULT_CHARS).collect();
+        let more = text.chars().count() - MAX_TOOL_RESULT_CHARS;
+        text = format!("{cut}\n[truncated: {more} more characters]");
+    }
+    text
+}
+
+#[derive(Clone, Default)]
+pub struct ToolRegistry {
+    tools: BTreeMap<String, Entry>,
+}
+
+impl ToolRegistry {
+    /// The native tools every agent has (subject to its allow/deny policy).
+    pub fn with_native_tools() -> ToolRegistry {
+        let mut registry = ToolRegistry::default();
+        let native = [
+            (
+                "read_skill",
+                "Read the full instructions of a skill listed in <available_skills>.",
+                json!({"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}),
+                Kind::ReadSkill,
+            ),
+            (
+                "memory_search",
+                "Search long-term memory (MEMORY.md, daily notes in memory/, past conversations). \
+                 Returns matching passages with their source and line numbers.",
+                json!({"type":"object","properties":{"query":{"type":"string"},"limit":{"type":"integer","minimum":1,"maximum":20}},"required":["query"]}),
+                Kind::MemorySearch,
+            ),
+            (
+                "memory_get",
+                "Read a memory file (MEMORY.md or memory/YYYY-MM-DD.md), optionally a line range.",
+                json!({"type":"object","properties":{"path":{"type":"string"},"from_line":{"type":"integer","minimum":1},"lines":{"type":"integer","minimum":1}},"required":["path"]}),
+                Kind::MemoryGet,
+            ),
+            (
+                "memory_write",
+                "Append a note to today's memory file (memory/YYYY-MM-DD.md). Use it for facts, \
+                 decisions and preferences worth remembering.",
+                json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}),
+                Kind::MemoryWrite,
+            ),
+        ];
+        for (name, description, schema, kind) in native {
+            registry.tools.insert(
+                name.to_string(),
+                Entry {
+                    definition: ToolDefinition {
+                        name: name.to_string(),
+                        description: description.to_string(),
+                        parameters_schema: schema.to_string(),
+                    },
+                    kind,
+                },
+            );
+        }
+        registry
+    }
+
+    /// Adds every tool a tool plugin describes. A name already taken is refused, naming both
+    /// owners, rather than silently shadowing a tool.
+    pub async fn add_plugin(&mut self, plugin: Arc<Plugin>) -> Result<(), String> {
+        let specs = plugin
+            .describe_tools()
+            .await
+            .map_err(|err: PluginError| err.to_string())?;
+        for spec in specs {
+            if let Some(existing) = self.tools.get(&spec.name) {
+                let owner = match &existing.kind {
+                    Kind::Sandboxed(p) => format!("plugin `{}`", p.id()),
+                    _ => "a built-in tool".to_string(),
+                };
+                return Err(format!(
+                    "plugin `{}` offers a tool named `{}`, which {owner} already provides",
+                    plugin.id(),
+                    spec.name
+                ));
+            }
+            self.tools.insert(
+                spec.name.clone(),
+                Entry {
+                    definition: ToolDefinition {
+                        name: spec.name,
+                        description: spec.description,
+                        parameters_schema: spec.parameters_schema,
+                    },
+                    kind: Kind::Sandboxed(plugin.clone()),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Tool definitions an agent may see, filtered by `allowed`.
+    pub fn definitions(&self, allowed: impl Fn(&str) -> bool) -> Vec<ToolDefinition> {
+        self.tools
+            .values()
+            .filter(|e| allowed(&e.definition.name))
+            .map(|e| e.definition.clone())
+            .collect()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.tools.keys().cloned().collect()
+    }
+
+    /// Runs one call. Every failure becomes an error result the model can read and react to;
+    /// nothing here aborts the turn.
+    pub async fn call(&self, name: &str, arguments: &str, cx: &ToolContext<'_>) -> ToolResult {
+        let Some(entry) = self.tools.get(name) else {
+            return ToolResult::error(format!(
+                "unknown tool `{name}`; available: {}",
+                self.names().join(", ")
+            ));
+        };
+        let args: Value = match serde_json::from_str(if arguments.trim().is_empty() {
+            "{}"
+        } else {
+            arguments
+        }) {
+            Ok(value @ Value::Object(_)) => value,
+            Ok(_) => return ToolResult::error("arguments must be a JSON object"),
+            Err(err) => {
+                return ToolResult::error(format!(
+                    "the arguments are not valid JSON ({err}); call {name} again with a JSON object"
+                ));
+            }
+        };
+        match &entry.kind {
+            Kind::Sandboxed(plugin) => {
+                let context = CallContext {
+                    call_id: cx.call_id.to_string(),
+                    agent_id: Some(cx.agent_id.to_string()),
+                    session_key: Some(cx.session_key.to_string()),
+                };
+                match plugin.call_tool(name, &args.to_string(), &context).await {
+                    Ok(output) => ToolResult::ok(output.content),
+                    Err(err) => {
+                        tracing::warn!(tool = name, error = %err, "tool call failed");
+                        ToolResult::error(err.to_string())
+                    }
+                }
+            }
+            Kind::ReadSkill => match args["name"].as_str() {
+                Some(skill) => match cx.skills.read(skill) {
+                    Ok(text) => ToolResult::ok(text),
+                    Err(err) => ToolResult::error(err.to_string()),
+                },
+                None => ToolResult::error("read_skill needs {\"name\": \"<skill name>\"}"),
+            },
+            Kind::MemorySearch => {
+                let Some(query) = args["query"].as_str() else {
+                    return ToolResult::error("memory_search needs {\"query\": \"...\"}");
+                };
+                let limit = args["limit"].as_u64().unwrap_or(6).clamp(1, 20) as usize;
+                match cx.store.memory_search(cx.agent_id, query, limit) {
+                    Ok(hits) if hits.is_empty() => ToolResult::ok("no matches"),
+                    Ok(hits) => ToolResult::ok(
+                        hits.iter()
+                            .map(|h| {
+                                format!(
+                                    "{}:{}-{}\n{}",
+                                    h.source, h.start_line, h.end_line, h.snippet
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n\n"),
+                    ),
+                    Err(err) => ToolResult::error(err.to_string()),
+                }
+            }
+            Kind::MemoryGet => {
+                let Some(path) = args["path"].as_str() else {
+                    return ToolResult::error("memory_get needs {\"path\": \"MEMORY.md\"}");
+                };
+                if !(path == "MEMORY.md" || (path.starts_with("memory/") && path.ends_with(".md")))
+                {
+                    return ToolResult::error("memory_get reads MEMORY.md or memory/*.md only");
+                }
+                let from = args["from_line"].as_u64().map(|n| n as usize);
+                let lines = args["lines"].as_u64().map(|n| n as usize);
+                match cx.workspace.read_relative(path, from, lines) {
+                    Ok(text) => ToolResult::ok(text),
+                    Err(err) => ToolResult::error(err.to_string()),
+                }
+            }
+            Kind::MemoryWrite => {
+                let Some(text) = args["text"].as_str().filter(|t| !t.trim().is_empty()) else {
+                    return ToolResult::error("memory_write needs {\"text\": \"...\"}");
+                };
+                let now = dates::now_utc();
+                match cx
+                    .workspace
+                    .append_daily_note(now.date(), &now.hhmm(), text)
+                {
+                    Ok(path) => {
+                        crate::memory::index_file(cx.store, cx.workspace, cx.agent_id, &path);
+                        ToolResult::ok(format!("noted in {path}"))
+                    }
+                    Err(err) => ToolResult::error(err.to_string()),
+                }
+            }
+        }
+    }
+}

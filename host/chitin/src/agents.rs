@@ -1,0 +1,134 @@
+//! Builds the agent runtime from the configuration: loads the provider and tool plugins into
+//! the sandbox, resolves each agent's model chain, and opens its workspace and skills.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chitin_agent::{
+    Agent, AgentConfig, AgentRuntime, PluginProvider, ResolvedModel, RetryPolicy, ToolRegistry,
+};
+use chitin_manifest::PluginKind;
+use chitin_sandbox::Sandbox;
+use chitin_workspace::{SkillSet, SkillSource, Workspace};
+
+use crate::config::Config;
+use crate::home::Home;
+
+/// The bundled skills shipped next to the binary's source (`skills/` in the repository), or
+/// `$CHITIN_BUNDLED_SKILLS` for packaged installs.
+fn bundled_skills_dir() -> std::path::PathBuf {
+    std::env::var_os("CHITIN_BUNDLED_SKILLS")
+        .map(Into::into)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skills"))
+}
+
+pub async fn build_runtime(
+    home: &Home,
+    config: &Config,
+    sandbox: &Sandbox,
+    store: Arc<chitin_store::Store>,
+) -> anyhow::Result<AgentRuntime> {
+    if config.agents.is_empty() {
+        anyhow::bail!(
+            "no agents are configured in {}; add an [agents.main] section with a model (see the \
+             README, \"Configuring agents\")",
+            home.config_file().display()
+        );
+    }
+    // Every configured plugin is loaded once; providers and tools share the instances.
+    let mut plugins = std::collections::BTreeMap::new();
+    for (id, entry) in &config.plugins {
+        let plugin = sandbox
+            .load_file(&entry.path, &entry.grant)
+            .with_context(|| format!("loading plugin `{id}` from {}", entry.path.display()))?;
+        if plugin.id() != id {
+            anyhow::bail!(
+                "[plugins.{id}] points at {}, whose manifest id is `{}`; the section name must \
+                 match the plugin's id",
+                entry.path.display(),
+                plugin.id()
+            );
+        }
+        plugins.insert(id.clone(), Arc::new(plugin));
+    }
+    let mut tools = ToolRegistry::with_native_tools();
+    for plugin in plugins.values() {
+        if plugin.manifest().kind == PluginKind::Tool {
+            tools
+                .add_plugin(plugin.clone())
+                .await
+                .map_err(|err| anyhow::anyhow!(err))?;
+        }
+    }
+    let mut agents = Vec::new();
+    for (id, agent_config) in &config.agents {
+        agents.push(build_agent(home, config, &plugins, id, agent_config)?);
+    }
+    Ok(AgentRuntime::new(
+        store,
+        tools,
+        agents,
+        config.limits.max_concurrent_runs,
+        RetryPolicy::default(),
+    ))
+}
+
+fn build_agent(
+    home: &Home,
+    config: &Config,
+    plugins: &std::collections::BTreeMap<String, Arc<chitin_sandbox::Plugin>>,
+    id: &str,
+    agent_config: &AgentConfig,
+) -> anyhow::Result<Agent> {
+    let workspace_dir = match &agent_config.workspace {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => home.root().join(dir),
+        None => home.root().join(format!("workspace-{id}")),
+    };
+    let workspace = Workspace::new(&workspace_dir);
+    workspace
+        .ensure()
+        .with_context(|| format!("preparing the workspace of agent `{id}`"))?;
+    let skills = SkillSet::load(&[
+        (SkillSource::Bundled, bundled_skills_dir()),
+        (SkillSource::Managed, home.root().join("skills")),
+        (SkillSource::Workspace, workspace_dir.join("skills")),
+    ]);
+    for problem in skills.problems() {
+        tracing::warn!(agent = id, "skill skipped: {problem}");
+    }
+    let mut models = Vec::new();
+    for reference in agent_config.chain() {
+        // validate() already checked that these exist.
+        let (provider_id, model_id) = chitin_agent::config::split_model_ref(&reference)
+            .context("model references are provider/model")?;
+        let provider = &config.providers[provider_id];
+        let plugin = plugins
+            .get(&provider.plugin)
+            .with_context(|| format!("provider plugin `{}` is not loaded", provider.plugin))?;
+        if plugin.manifest().kind != PluginKind::Provider {
+            anyhow::bail!(
+                "[providers.{provider_id}] plugin = \"{}\" is a {} plugin, not a provider",
+                provider.plugin,
+                plugin.manifest().kind
+            );
+        }
+        models.push(ResolvedModel {
+            reference: reference.clone(),
+            provider_id: provider_id.to_string(),
+            model_id: model_id.to_string(),
+            config: provider.models[model_id].clone(),
+            base_url: provider.base_url.clone(),
+            options: serde_json::to_string(&provider.options)?,
+            provider: Arc::new(PluginProvider::new(plugin.clone())),
+        });
+    }
+    Ok(Agent {
+        id: id.to_string(),
+        config: agent_config.clone(),
+        workspace,
+        skills,
+        models,
+    })
+}
