@@ -3,8 +3,13 @@
 //!
 //! The guest plugins are built and packed by `./dev build-plugins` into `target/plugins/`.
 
+mod agent_cli;
 mod capabilities;
 mod cli;
 mod common;
+#[path = "../fakes/mod.rs"]
+mod fakes;
 mod limits;
 mod loading;
+mod local_model;
+mod providers;

@@ -293,7 +293,13 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 fn to_unix_ms(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<u64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || m > 59
+        || s > 60
+    {
         return None;
     }
     let secs = days_from_civil(year, month, day) * 86_400
@@ -359,7 +365,10 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
     let (h, m, s) = parse_hms(whole)?;
     let mut ms = to_unix_ms(year, month, day, h, m, s)? as i64;
     if !fraction.is_empty() {
-        let digits: String = fraction.chars().take(3).collect();
+        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let digits = &fraction[..fraction.len().min(3)];
         let scale = 10i64.pow(3 - digits.len() as u32);
         ms += digits.parse::<i64>().ok()? * scale;
     }
@@ -536,6 +545,26 @@ mod tests {
             classify_stream_error(&json!(42)),
             ProviderError::Transient(_)
         ));
+    }
+
+    #[test]
+    fn malformed_dates_are_rejected_without_panicking() {
+        for text in [
+            "2026-11-21T10:00:30.ééé+01:00",
+            "99999999999999-01-01T00:00:00Z",
+            "2026-11-21T10:00:30+xx:00",
+            "2026-11-21T10:00:30",
+            "T",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339_ms(text), None, "{text}");
+        }
+        assert_eq!(
+            parse_http_date_ms("Sun, 06 Nov 99999999999999 08:49:37 GMT"),
+            None
+        );
+        assert_eq!(parse_go_duration_ms("..s"), None);
+        assert_eq!(parse_go_duration_ms("5"), None);
     }
 
     #[test]

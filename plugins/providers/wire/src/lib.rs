@@ -405,6 +405,58 @@ mod tests {
         assert_eq!(arguments_object("[1]"), json!({"invalid_json": "[1]"}));
     }
 
+    /// Arbitrary bytes, fed in arbitrary pieces, never make a decoder panic.
+    #[test]
+    fn decoders_survive_garbage() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const ALPHABET: &[u8] = b"data: {}[]\"\\:,\r\n0123456789abcdeftruefalsenull\xff\xc3\xa9";
+        let samples: Vec<Vec<u8>> = (0..300)
+            .map(|_| {
+                let len = (next() % 400) as usize;
+                (0..len)
+                    .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                    .collect()
+            })
+            .chain([
+                br#"data: {"choices":[{"delta":{"tool_calls":[{"index":4294967296}]}}]}"#.to_vec(),
+                br#"data: {"type":"content_block_delta","index":-1,"delta":{"type":"input_json_delta"}}"#.to_vec(),
+                br#"{"message":{"tool_calls":[{"function":null}]},"done":"yes"}"#.to_vec(),
+                br#"data: {"candidates":[{"content":{"parts":[{"functionCall":7}]}}]}"#.to_vec(),
+            ])
+            .collect();
+        fn run<D: StreamDecoder>(mut d: D, input: &[u8], piece: usize) {
+            for chunk in input.chunks(piece.max(1)) {
+                if d.feed(chunk).is_err() {
+                    return;
+                }
+            }
+            if d.end().is_ok() {
+                let _ = d.into_completion();
+            }
+        }
+        for input in &samples {
+            let piece = (next() % 32) as usize + 1;
+            run(openai::Decoder::new(), input, piece);
+            run(anthropic::Decoder::new(), input, piece);
+            run(ollama::Decoder::new(), input, piece);
+            run(gemini::Decoder::new(), input, piece);
+            let _ = classify_http_error(429, &[], input, 0);
+            let _ = error::retry_after_ms(
+                &[(
+                    "retry-after".into(),
+                    String::from_utf8_lossy(input).into_owned(),
+                )],
+                0,
+            );
+        }
+    }
+
     #[test]
     fn tool_call_builder_assembles_fragments() {
         let mut b = ToolCallBuilder::default();
