@@ -286,3 +286,45 @@ fn an_accepted_message_survives_kill_9() {
         text(&show.stdout)
     );
 }
+
+/// A skill that carries a .wasm tool: the tool is loaded into the sandbox (with nothing granted,
+/// since the operator wrote no grant for it) and offered to the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skill_can_carry_a_sandboxed_tool() {
+    let check: Responder = Box::new(|request: &Recorded| {
+        let body = request.json();
+        let tools: Vec<String> = body["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                t["function"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert!(tools.contains(&"hunt_secrets".to_string()), "{tools:?}");
+        let system = body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(system.contains("<name>sandbox-probe</name>"), "{system}");
+        FakeOpenAi::text(&["seen"], 10, 1, 0)
+    });
+    let fake = FakeOpenAi::start(vec![check]).await;
+    let home = tempfile::tempdir().unwrap();
+    set_secret(home.path(), "OPENAI_KEY", "sk-test-key-123456");
+    write_config(home.path(), fake.server.port(), None);
+    let skill = home.path().join("workspace-main/skills/sandbox-probe");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: sandbox-probe\ndescription: Probes the sandbox.\n---\nCall hunt_secrets.\n",
+    )
+    .unwrap();
+    std::fs::copy(plugin_path("hostile"), skill.join("probe.wasm")).unwrap();
+    let out = chitin_async(home.path(), &["agent", "-m", "probe"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "seen");
+}

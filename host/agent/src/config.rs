@@ -94,6 +94,14 @@ pub struct AgentConfig {
     pub timeout_secs: u64,
     #[serde(default)]
     pub queue_mode: QueueMode,
+    /// Turns of this agent running at once (across its sessions); the global
+    /// `[limits] max_concurrent_runs` applies as well.
+    #[serde(default = "default_agent_concurrency")]
+    pub max_concurrent: usize,
+}
+
+fn default_agent_concurrency() -> usize {
+    4
 }
 
 fn default_allow() -> Vec<String> {
@@ -185,6 +193,12 @@ pub fn validate(
     for (id, agent) in agents {
         if agent.max_iterations == 0 {
             return Err(format!("[agents.{id}] max_iterations must be at least 1"));
+        }
+        if agent.max_concurrent == 0 {
+            return Err(format!("[agents.{id}] max_concurrent must be at least 1"));
+        }
+        if agent.timeout_secs == 0 {
+            return Err(format!("[agents.{id}] timeout_secs must be at least 1"));
         }
         for (key, reference) in std::iter::once(("model", &agent.model))
             .chain(agent.fallbacks.iter().map(|f| ("fallbacks", f)))

@@ -138,6 +138,8 @@ pub struct AgentRuntime {
     store: Arc<Store>,
     tools: ToolRegistry,
     agents: BTreeMap<String, Arc<Agent>>,
+    /// Per-agent concurrency (`agents.<id>.max_concurrent`).
+    agent_slots: BTreeMap<String, Arc<Semaphore>>,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
     global: Semaphore,
     cooldowns: Mutex<HashMap<String, Instant>>,
@@ -162,9 +164,19 @@ impl AgentRuntime {
         max_concurrent_runs: usize,
         retry: RetryPolicy,
     ) -> AgentRuntime {
+        let agent_slots = agents
+            .iter()
+            .map(|a| {
+                (
+                    a.id.clone(),
+                    Arc::new(Semaphore::new(a.config.max_concurrent.max(1))),
+                )
+            })
+            .collect();
         AgentRuntime {
             store,
             tools,
+            agent_slots,
             agents: agents
                 .into_iter()
                 .map(|a| (a.id.clone(), Arc::new(a)))
@@ -252,6 +264,16 @@ impl AgentRuntime {
                     guard
                 }
             },
+        };
+        let agent_slots = self.agent_slots.get(&agent.id).cloned();
+        let _agent_permit = match &agent_slots {
+            Some(slots) => Some(
+                slots
+                    .acquire()
+                    .await
+                    .map_err(|_| AgentError::Store("the runtime is shutting down".into()))?,
+            ),
+            None => None,
         };
         let _permit = self
             .global

@@ -608,3 +608,40 @@ async fn collect_mode_folds_queued_messages_into_one_turn() {
         "two\n\nthree"
     );
 }
+
+#[tokio::test]
+async fn agent_concurrency_is_capped_across_sessions() {
+    let f = Arc::new(fixture_with(100_000, |c| c.max_concurrent = 1));
+    *f.primary.delay.lock().unwrap() = Some(Duration::from_millis(150));
+    f.primary.text("a");
+    f.primary.text("b");
+    let started = std::time::Instant::now();
+    let run_in = |session: &'static str| {
+        let f = f.clone();
+        async move {
+            let (tx, _rx) = unbounded_channel();
+            f.runtime
+                .run(
+                    RunRequest {
+                        agent_id: "main".into(),
+                        session_key: session.into(),
+                        message: "hi".into(),
+                    },
+                    tx,
+                )
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(
+        run_in("agent:main:test:default:dm:a"),
+        run_in("agent:main:test:default:dm:b")
+    );
+    a.unwrap();
+    b.unwrap();
+    // Two different sessions, but one slot: the turns ran one after the other.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}

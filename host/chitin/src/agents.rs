@@ -39,18 +39,57 @@ pub async fn build_runtime(
     // Every configured plugin is loaded once; providers and tools share the instances.
     let mut plugins = std::collections::BTreeMap::new();
     for (id, entry) in &config.plugins {
+        let Some(path) = &entry.path else { continue };
         let plugin = sandbox
-            .load_file(&entry.path, &entry.grant)
-            .with_context(|| format!("loading plugin `{id}` from {}", entry.path.display()))?;
+            .load_file(path, &entry.grant)
+            .with_context(|| format!("loading plugin `{id}` from {}", path.display()))?;
         if plugin.id() != id {
             anyhow::bail!(
                 "[plugins.{id}] points at {}, whose manifest id is `{}`; the section name must \
                  match the plugin's id",
-                entry.path.display(),
+                path.display(),
                 plugin.id()
             );
         }
         plugins.insert(id.clone(), Arc::new(plugin));
+    }
+    let mut agents = Vec::new();
+    for (id, agent_config) in &config.agents {
+        agents.push(build_agent(home, config, &plugins, id, agent_config)?);
+    }
+    // Tools that skills carry as .wasm files run under the same sandbox: with the grant in
+    // `[plugins.<id>]` if the operator wrote one, otherwise with nothing granted.
+    for agent in &agents {
+        for skill in agent.skills.skills() {
+            for wasm in &skill.tools_wasm {
+                let manifest = std::fs::read(wasm)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|bytes| Ok(chitin_manifest::extract_manifest(&bytes)?))
+                    .with_context(|| {
+                        format!(
+                            "reading the tool {} of skill `{}`",
+                            wasm.display(),
+                            skill.name
+                        )
+                    })?;
+                if plugins.contains_key(&manifest.id) {
+                    continue;
+                }
+                let grant = config
+                    .plugins
+                    .get(&manifest.id)
+                    .map(|entry| entry.grant.clone())
+                    .unwrap_or_default();
+                let plugin = sandbox.load_file(wasm, &grant).with_context(|| {
+                    format!(
+                        "loading the tool {} of skill `{}`",
+                        wasm.display(),
+                        skill.name
+                    )
+                })?;
+                plugins.insert(manifest.id.clone(), Arc::new(plugin));
+            }
+        }
     }
     let mut tools = ToolRegistry::with_native_tools();
     for plugin in plugins.values() {
@@ -60,10 +99,6 @@ pub async fn build_runtime(
                 .await
                 .map_err(|err| anyhow::anyhow!(err))?;
         }
-    }
-    let mut agents = Vec::new();
-    for (id, agent_config) in &config.agents {
-        agents.push(build_agent(home, config, &plugins, id, agent_config)?);
     }
     Ok(AgentRuntime::new(
         store,

@@ -51,8 +51,10 @@ fn default_max_instances() -> u32 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
-    /// Path of the `.wasm`, relative to the config file's directory if not absolute.
-    pub path: PathBuf,
+    /// Path of the `.wasm`, relative to the config file's directory if not absolute. Omitted
+    /// for a tool that a skill carries: the section then only holds its grant.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
     #[serde(default)]
     pub grant: Grant,
 }
@@ -81,8 +83,10 @@ impl Config {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         for entry in config.plugins.values_mut() {
-            if entry.path.is_relative() {
-                entry.path = base.join(&entry.path);
+            if let Some(plugin_path) = &mut entry.path
+                && plugin_path.is_relative()
+            {
+                *plugin_path = base.join(&*plugin_path);
             }
         }
         let plugin_ids: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
@@ -183,8 +187,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config.plugins["echo"].path,
-            Path::new("/etc/chitin/p/echo.wasm")
+            config.plugins["echo"].path.as_deref(),
+            Some(Path::new("/etc/chitin/p/echo.wasm"))
         );
     }
 }

@@ -93,7 +93,13 @@ fn locate(
     let override_grant = grant_file.map(read_grant).transpose()?;
     if let Some(entry) = config.plugins.get(plugin) {
         let grant = override_grant.unwrap_or_else(|| entry.grant.clone());
-        return Ok((entry.path.clone(), grant));
+        let Some(path) = &entry.path else {
+            anyhow::bail!(
+                "[plugins.{plugin}] has no path (it grants a tool a skill carries); call the \
+                 skill's .wasm by its file path instead"
+            );
+        };
+        return Ok((path.clone(), grant));
     }
     let path = PathBuf::from(plugin);
     if path.exists() {
