@@ -4,6 +4,7 @@
 //! The guest plugins are built and packed by `./dev build-plugins` into `target/plugins/`.
 
 mod agent_cli;
+mod agent_providers;
 mod capabilities;
 mod cli;
 mod common;
