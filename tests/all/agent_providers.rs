@@ -119,6 +119,7 @@ fn model(reference: &str, plugin: Arc<Plugin>, base_url: String) -> ResolvedMode
         },
         base_url,
         options: "{}".to_string(),
+        proxy: None,
         provider: Arc::new(PluginProvider::new(plugin)),
     }
 }

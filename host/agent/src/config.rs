@@ -4,6 +4,7 @@
 //! [providers.openai]
 //! plugin = "openai"                     # a provider plugin configured under [plugins]
 //! base_url = "https://api.openai.com/v1"
+//! proxy = "http://127.0.0.1:3128"       # optional: this provider's requests go through it
 //! [providers.openai.models."gpt-4o-mini"]
 //! context_window = 128000
 //! max_tokens = 4096
@@ -30,6 +31,10 @@ pub struct ProviderConfig {
     /// Extra request fields passed to the plugin as a JSON object (e.g. `{ top_p = 0.9 }`).
     #[serde(default)]
     pub options: BTreeMap<String, serde_json::Value>,
+    /// An HTTP proxy (`http://host:port`) for every request of this provider; the plugin
+    /// cannot see or change it.
+    #[serde(default)]
+    pub proxy: Option<String>,
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
 }
@@ -183,6 +188,15 @@ pub fn validate(
                 provider.plugin, provider.plugin
             ));
         }
+        if let Some(proxy) = &provider.proxy
+            && let Err(why) = chitin_egress::parse_proxy(proxy)
+        {
+            return Err(format!(
+                "[providers.{id}] proxy = \"{}\" {why}; it must be an absolute http:// URL \
+                 with host and port, e.g. proxy = \"http://127.0.0.1:3128\"",
+                proxy.escape_debug()
+            ));
+        }
         if provider.models.is_empty() {
             return Err(format!(
                 "[providers.{id}] lists no models; add [providers.{id}.models.\"<model id>\"] \
@@ -231,4 +245,45 @@ pub fn validate(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn providers(proxy: &str) -> BTreeMap<String, ProviderConfig> {
+        let text = format!(
+            "plugin = \"anthropic\"\nbase_url = \"https://api.minimax.io/anthropic/v1\"\n\
+             {proxy}\n[models.m]\ncontext_window = 1000\n"
+        );
+        let provider: ProviderConfig = toml::from_str(&text).expect("provider config");
+        BTreeMap::from([("minimax".to_string(), provider)])
+    }
+
+    #[test]
+    fn a_provider_proxy_must_be_an_absolute_http_url() {
+        let check = |line: &str| validate(&BTreeMap::new(), &providers(line), &["anthropic"]);
+        assert!(check("").is_ok());
+        assert!(check("proxy = \"http://127.0.0.1:3128\"").is_ok());
+        assert!(check("proxy = \"http://proxy.corp.example:8080/\"").is_ok());
+        assert_eq!(
+            providers("proxy = \"http://127.0.0.1:3128\"")["minimax"]
+                .proxy
+                .as_deref(),
+            Some("http://127.0.0.1:3128")
+        );
+        for bad in [
+            "127.0.0.1:3128",
+            "https://127.0.0.1:3128",
+            "socks5://127.0.0.1:1080",
+            "http://user:pass@127.0.0.1:3128",
+            "http://127.0.0.1:3128/path",
+            "http://",
+            "",
+        ] {
+            let err = check(&format!("proxy = \"{bad}\"")).expect_err(bad);
+            assert!(err.contains("[providers.minimax] proxy"), "{bad}: {err}");
+            assert!(err.contains("http://127.0.0.1:3128"), "{bad}: {err}");
+        }
+    }
 }

@@ -42,11 +42,14 @@ impl std::fmt::Display for Failure {
 }
 
 pub trait ModelProvider: Send + Sync {
-    fn complete(
-        &self,
+    /// One completion. `proxy` is the operator's HTTP proxy for this provider
+    /// (`[providers.<id>] proxy`): every request the call makes goes through it.
+    fn complete<'a>(
+        &'a self,
         request: CompletionRequest,
+        proxy: Option<&'a str>,
         events: UnboundedSender<StreamEvent>,
-    ) -> BoxFuture<'_, Result<Completion, Failure>>;
+    ) -> BoxFuture<'a, Result<Completion, Failure>>;
 }
 
 /// A provider plugin running in the sandbox.
@@ -61,13 +64,14 @@ impl PluginProvider {
 }
 
 impl ModelProvider for PluginProvider {
-    fn complete(
-        &self,
+    fn complete<'a>(
+        &'a self,
         request: CompletionRequest,
+        proxy: Option<&'a str>,
         events: UnboundedSender<StreamEvent>,
-    ) -> BoxFuture<'_, Result<Completion, Failure>> {
+    ) -> BoxFuture<'a, Result<Completion, Failure>> {
         Box::pin(async move {
-            match self.plugin.complete(&request, events).await {
+            match self.plugin.complete_via(&request, events, proxy).await {
                 Ok(Ok(completion)) => Ok(completion),
                 Ok(Err(err)) => Err(Failure::Provider(err)),
                 Err(err) => Err(Failure::Sandbox(err.to_string())),

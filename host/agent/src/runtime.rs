@@ -32,6 +32,8 @@ pub struct ResolvedModel {
     pub base_url: String,
     /// Extra request fields as a JSON object.
     pub options: String,
+    /// The operator's HTTP proxy for this provider's requests (`http://host:port`), if any.
+    pub proxy: Option<String>,
     pub provider: Arc<dyn ModelProvider>,
 }
 
@@ -625,7 +627,9 @@ impl AgentRuntime {
                 }
             }
         };
-        let call = model.provider.complete(request, sender);
+        let call = model
+            .provider
+            .complete(request, model.proxy.as_deref(), sender);
         let (result, ()) = tokio::join!(call, forward);
         result
     }

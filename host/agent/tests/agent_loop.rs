@@ -25,6 +25,8 @@ type Reply = Box<dyn Fn(&CompletionRequest) -> Result<Completion, Failure> + Sen
 struct Scripted {
     replies: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<CompletionRequest>>,
+    /// The proxy each call was given.
+    proxies: Mutex<Vec<Option<String>>>,
     delay: Mutex<Option<Duration>>,
 }
 
@@ -82,13 +84,18 @@ fn answer(text: &str) -> Completion {
 }
 
 impl ModelProvider for Scripted {
-    fn complete(
-        &self,
+    fn complete<'a>(
+        &'a self,
         request: CompletionRequest,
+        proxy: Option<&'a str>,
         events: UnboundedSender<StreamEvent>,
-    ) -> BoxFuture<'_, Result<Completion, Failure>> {
+    ) -> BoxFuture<'a, Result<Completion, Failure>> {
         Box::pin(async move {
             self.requests.lock().unwrap().push(request.clone());
+            self.proxies
+                .lock()
+                .unwrap()
+                .push(proxy.map(str::to_string));
             // The reply is taken when the request is sent, as a real server commits to it.
             let reply = self.replies.lock().unwrap().pop_front();
             let delay = *self.delay.lock().unwrap();
@@ -135,6 +142,9 @@ fn model(reference: &str, provider: Arc<Scripted>, window: u32) -> ResolvedModel
         },
         base_url: format!("http://{p}.invalid/v1"),
         options: "{}".to_string(),
+        // The fallback's provider is reached through a proxy (see
+        // `each_model_is_called_with_its_providers_proxy`).
+        proxy: (p == "beta").then(|| "http://127.0.0.1:3128".to_string()),
         provider,
     }
 }
@@ -643,5 +653,19 @@ async fn agent_concurrency_is_capped_across_sessions() {
         started.elapsed() >= Duration::from_millis(300),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn each_model_is_called_with_its_providers_proxy() {
+    let f = fixture();
+    f.primary.fail(ProviderError::Overloaded(None));
+    f.fallback.text("through the proxy");
+    let (result, _) = run(&f, "hi").await;
+    assert_eq!(result.unwrap().text, "through the proxy");
+    assert_eq!(*f.primary.proxies.lock().unwrap(), [None]);
+    assert_eq!(
+        *f.fallback.proxies.lock().unwrap(),
+        [Some("http://127.0.0.1:3128".to_string())]
     );
 }

@@ -232,10 +232,19 @@ fn new_sandbox(work: &Path) -> anyhow::Result<Sandbox> {
         secrets: Arc::new(secrets),
         resolver: Arc::new(chitin_egress::SystemResolver),
     };
+    let mut pool = chitin_sandbox::PoolSizing::default();
+    // Lets the benchmark compare settings of this knob (see engine.rs).
+    if let Some(bytes) = std::env::var("CHITIN_BENCH_KEEP_RESIDENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        pool.keep_resident_bytes = bytes;
+    }
+    println!("pool: keep_resident_bytes = {}", pool.keep_resident_bytes);
     Sandbox::new(
         SandboxConfig {
             cache_dir: work.join("aot"),
-            pool: Default::default(),
+            pool,
         },
         services,
     )

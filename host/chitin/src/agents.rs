@@ -156,6 +156,7 @@ fn build_agent(
             config: provider.models[model_id].clone(),
             base_url: provider.base_url.clone(),
             options: serde_json::to_string(&provider.options)?,
+            proxy: provider.proxy.clone(),
             provider: Arc::new(PluginProvider::new(plugin.clone())),
         });
     }

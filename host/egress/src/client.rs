@@ -1,5 +1,6 @@
+use std::collections::HashMap;
 use std::error::Error as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chitin_secrets::Redactor;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 use crate::EgressError;
 use crate::policy::EgressPolicy;
 use crate::prepare::{self, GuestRequest};
-use crate::resolve::{PinnedResolver, ResolveError, Resolver};
+use crate::resolve::{PinnedResolver, ProxyResolver, ResolveError, Resolver, check_addresses};
 use crate::stream::{BodyStream, Needles, StreamingResponse};
 
 /// Most headers accepted in one response.
@@ -29,6 +30,9 @@ pub struct Request {
     /// reading the body included); the policy's `default_timeout` when `None`.
     pub timeout: Option<Duration>,
     pub follow_redirects: bool,
+    /// An HTTP proxy (`http://host:port`) chosen by the operator, not the plugin. Every rule
+    /// applies to the target URL exactly as without a proxy; see the crate documentation.
+    pub proxy: Option<String>,
 }
 
 impl Request {
@@ -41,6 +45,7 @@ impl Request {
             body: None,
             timeout: None,
             follow_redirects: true,
+            proxy: None,
         }
     }
 }
@@ -64,7 +69,13 @@ pub struct EgressClient {
 
 struct Inner {
     policy: EgressPolicy,
+    /// Direct connections, pinned to checked addresses.
     http: reqwest::Client,
+    /// The plugin's resolver, for checking a target's addresses before a proxy is asked to
+    /// connect to it.
+    resolver: Arc<dyn Resolver>,
+    /// One client per proxy URL (the proxy is operator configuration, so there are few).
+    proxied: Mutex<HashMap<String, reqwest::Client>>,
     redactor: Redactor,
     /// What `redactor` looks for, so that a body stream knows how much to hold back.
     needles: Needles,
@@ -98,28 +109,10 @@ impl EgressClient {
 
         let pinned = PinnedResolver {
             plugin_id: Arc::from(policy.plugin_id.as_str()),
-            inner: resolver,
+            inner: resolver.clone(),
             allow_private: Arc::from(policy.allow_private.as_slice()),
         };
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .referer(false)
-            .dns_resolver(Arc::new(pinned))
-            .http1_only()
-            .http1_max_headers(MAX_RESPONSE_HEADERS)
-            .pool_max_idle_per_host(limits.max_concurrent)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("chitin/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                EgressError::Config(format!(
-                    "could not build the HTTP client for plugin {}: {}",
-                    policy.plugin_id,
-                    error_chain(&e)
-                ))
-            })?;
+        let http = build_http(&policy, Arc::new(pinned), None)?;
         let forms = prepare::redaction_forms(&policy);
         let needles = Needles::new(&forms);
         let redactor = Redactor::new(forms);
@@ -128,6 +121,8 @@ impl EgressClient {
                 slots: Arc::new(Semaphore::new(limits.max_concurrent)),
                 policy,
                 http,
+                resolver,
+                proxied: Mutex::new(HashMap::new()),
                 redactor,
                 needles,
             }),
@@ -195,19 +190,28 @@ impl EgressClient {
     /// [`EgressClient::fetch_stream`]: validation, the allowlist, a slot, then
     /// [`EgressClient::exchange`] within the deadline. Headers keep the server's
     /// `Content-Length`.
-    async fn open(&self, req: Request) -> Result<StreamingResponse, EgressError> {
+    async fn open(&self, mut req: Request) -> Result<StreamingResponse, EgressError> {
         let timeout = req
             .timeout
             .unwrap_or(self.inner.policy.limits.default_timeout);
         let deadline = after(timeout);
+        let proxy = req.proxy.take();
         let result = async {
-            let guest = prepare::validate(req, &self.inner.policy)?;
+            let mut guest = prepare::validate(req, &self.inner.policy)?;
             // Refuse an unlisted host at once rather than after queueing (checked again per
             // hop).
             prepare::check_allowlist(&self.inner.policy, &guest.url)?;
+            let route = self.route(proxy.as_deref())?;
+            if route.proxied {
+                // Credentials for a proxy are the operator's business; a plugin's would be read
+                // by the operator's proxy.
+                guest
+                    .headers
+                    .retain(|h| h.name != header::PROXY_AUTHORIZATION);
+            }
             let slot = self.acquire_slot(deadline).await?;
             let (response, guest) =
-                match tokio::time::timeout_at(deadline, self.exchange(guest)).await {
+                match tokio::time::timeout_at(deadline, self.exchange(guest, &route)).await {
                     Ok(result) => result?,
                     Err(_) => return Err(EgressError::Timeout(timeout)),
                 };
@@ -251,11 +255,86 @@ impl EgressClient {
         }
     }
 
+    /// The client a request goes out through: the direct one, or the one for `proxy` (built
+    /// the first time that proxy is used).
+    fn route(&self, proxy: Option<&str>) -> Result<Route, EgressError> {
+        let Some(raw) = proxy else {
+            return Ok(Route {
+                http: self.inner.http.clone(),
+                proxied: false,
+            });
+        };
+        let url = prepare::parse_proxy(raw).map_err(|why| {
+            EgressError::Config(format!(
+                "proxy `{}` {why}; use an absolute URL such as \"http://127.0.0.1:3128\"",
+                raw.escape_debug()
+            ))
+        })?;
+        let mut cache = self
+            .inner
+            .proxied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(http) = cache.get(url.as_str()) {
+            return Ok(Route {
+                http: http.clone(),
+                proxied: true,
+            });
+        }
+        let proxy = reqwest::Proxy::all(url.as_str()).map_err(|e| {
+            EgressError::Config(format!(
+                "proxy {} cannot be used: {}",
+                prepare::origin_pattern(&url),
+                error_chain(&e)
+            ))
+        })?;
+        // reqwest looks the proxy's own name up through the client's resolver; that one knows
+        // only the proxy (an address the operator chose, so not range-checked).
+        let resolver = ProxyResolver {
+            proxy_host: Arc::from(url.host_str().unwrap_or_default()),
+            inner: self.inner.resolver.clone(),
+        };
+        let http = build_http(&self.inner.policy, Arc::new(resolver), Some(proxy))?;
+        cache.insert(url.as_str().to_string(), http.clone());
+        Ok(Route {
+            http,
+            proxied: true,
+        })
+    }
+
+    /// Step 4 for a request sent through a proxy, which resolves the target itself: the target
+    /// name is looked up here and refused if it resolves only to special-range addresses. The
+    /// proxy's own lookup may differ, so this is best-effort pinning.
+    async fn check_proxied_target(&self, url: &url::Url) -> Result<(), EgressError> {
+        let Some(url::Host::Domain(host)) = url.host() else {
+            // IP literals were checked by `check_literal_host`.
+            return Ok(());
+        };
+        let policy = &self.inner.policy;
+        let port = url.port_or_known_default().unwrap_or(0);
+        let addrs = self
+            .inner
+            .resolver
+            .lookup(host, port)
+            .await
+            .map_err(|e| EgressError::Connection(format!("could not resolve {host}: {e}")))?;
+        check_addresses(
+            &policy.plugin_id,
+            host,
+            &addrs,
+            &policy.allow_private,
+            false,
+            None,
+        )
+        .map(|_| ())
+    }
+
     /// Steps 2 to 6 for the request and each redirect; the final response (its head) and the
     /// request of the last hop.
     async fn exchange(
         &self,
         mut guest: GuestRequest,
+        route: &Route,
     ) -> Result<(reqwest::Response, GuestRequest), EgressError> {
         let policy = &self.inner.policy;
         let mut redirects: u8 = 0;
@@ -263,15 +342,18 @@ impl EgressClient {
             prepare::check_allowlist(policy, &guest.url)?;
             let wire = prepare::substitute(policy, &guest)?;
             prepare::check_literal_host(policy, &guest.url)?;
+            if route.proxied {
+                self.check_proxied_target(&guest.url).await?;
+            }
             tracing::debug!(
                 plugin = %policy.plugin_id,
                 method = %guest.method,
                 url = %guest.url,
+                proxied = route.proxied,
                 "outbound request"
             );
 
-            let mut builder = self
-                .inner
+            let mut builder = route
                 .http
                 .request(wire.method, wire.url)
                 .headers(wire.headers);
@@ -359,6 +441,47 @@ impl EgressClient {
             ),
         })
     }
+}
+
+/// The client one request goes out through.
+struct Route {
+    http: reqwest::Client,
+    /// Whether `http` sends everything through an operator's proxy.
+    proxied: bool,
+}
+
+/// An HTTP client with the egress settings: no automatic redirects, retries, referer or
+/// cookies, HTTP/1.1 with bounded headers, names looked up only through `resolver`; no proxy
+/// unless `proxy` is given (never one from the environment).
+fn build_http(
+    policy: &EgressPolicy,
+    resolver: Arc<dyn reqwest::dns::Resolve>,
+    proxy: Option<reqwest::Proxy>,
+) -> Result<reqwest::Client, EgressError> {
+    let builder = reqwest::Client::builder();
+    let builder = match proxy {
+        // An explicit proxy also turns off the system's.
+        Some(proxy) => builder.proxy(proxy),
+        None => builder.no_proxy(),
+    };
+    builder
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .referer(false)
+        .dns_resolver(resolver)
+        .http1_only()
+        .http1_max_headers(MAX_RESPONSE_HEADERS)
+        .pool_max_idle_per_host(policy.limits.max_concurrent)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("chitin/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            EgressError::Config(format!(
+                "could not build the HTTP client for plugin {}: {}",
+                policy.plugin_id,
+                error_chain(&e)
+            ))
+        })
 }
 
 /// Now plus `d`, capped at a day so that a huge duration cannot overflow the clock.

@@ -20,8 +20,8 @@
 //!    address) are dropped unless `allow_private` contains them or the allowlist names the
 //!    literal address. Nothing left: denied.
 //! 5. **Pinning.** reqwest resolves names only through the plugin's checking resolver, so the
-//!    connection goes to a checked address and nothing else; proxies, automatic redirects and
-//!    cookies are off.
+//!    connection goes to a checked address and nothing else; proxies (unless the operator set
+//!    one, below), automatic redirects and cookies are off.
 //! 6. **Redirects** (when asked for) are followed by the client itself, each hop re-checked.
 //!    Leaving the origin drops every header whose value held a placeholder (and credentials);
 //!    a placeholder left in the URL or body must suit the new host's audience or the redirect is
@@ -30,6 +30,24 @@
 //!    response body streamed up to `max_response_bytes`, response headers bounded.
 //! 8. **Redaction:** response headers and body, the final URL and every error message pass
 //!    through the plugin's [`Redactor`](chitin_secrets::Redactor).
+//!
+//! **Proxies.** A [`Request`] may name an HTTP proxy (`proxy: Some("http://host:port")`,
+//! checked by [`parse_proxy`]). Only the operator sets one (per provider, in the host's
+//! configuration); the plugin's WIT request has no such field and the plugin is not told. The
+//! request then goes through that proxy (CONNECT for https targets, absolute-form for http),
+//! and every rule above still applies to the *target* URL: validation, the allowlist (checked
+//! before the proxy is contacted), secret audiences and locations, redirect re-checks and the
+//! limits. For step 4 the client resolves the target itself and refuses it, before sending
+//! anything, exactly as it would a direct request; the proxy then does its own resolution, so
+//! pinning through a proxy is best-effort (a proxy that resolves differently is the operator's
+//! to trust). The proxy's own address is operator-trusted and not range-checked (it may be on
+//! loopback): the proxied client's resolver answers only for the proxy's name and refuses every
+//! other, so nothing bypasses the proxy. Secrets are substituted only for the target's
+//! audience and nothing is sent to the proxy in a header of its own: the proxy URL may carry
+//! no credentials, and a `Proxy-Authorization` header set by the plugin is dropped. (An https
+//! target's request travels inside the tunnel; a plain-http one is readable by the proxy, as
+//! by any other hop on the way.) Each proxy URL gets its own client (same settings and
+//! limits), built on first use and kept.
 //!
 //! [`EgressClient::fetch_stream`] returns once the response head has arrived and hands the body
 //! out piece by piece through [`BodyStream::next_chunk`] (for server-sent events and NDJSON).
@@ -53,6 +71,6 @@ pub use client::{
 };
 pub use error::EgressError;
 pub use policy::{EgressLimits, EgressPolicy, SecretBinding};
-pub use prepare::{MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS};
+pub use prepare::{MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS, parse_proxy};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};
 pub use stream::{BodyStream, MAX_CHUNK_BYTES, StreamingResponse};

@@ -218,6 +218,29 @@ pub(crate) fn check_url(mut url: Url) -> Result<Url, EgressError> {
     Ok(url)
 }
 
+/// Checks a proxy URL: an absolute `http://host:port` URL (the port defaults to 80) with
+/// nothing else, no credentials, path, query or fragment. The error says what is wrong with it
+/// ("has no host", ...), for the caller to put in a message naming where it was configured.
+pub fn parse_proxy(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("is not a valid URL ({e})"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "uses the scheme `{}`; only http:// proxies are supported",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".to_string());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("has a user name or password, which is not supported".to_string());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("has a path, query or fragment; write only http://host:port".to_string());
+    }
+    Ok(url)
+}
+
 /// Whether the host part of a raw URL (between `://` and the path, after any `@`) contains a
 /// placeholder, literally or percent-encoded.
 fn raw_host_has_placeholder(raw: &str) -> bool {

@@ -197,6 +197,42 @@ impl reqwest::dns::Resolve for PinnedResolver {
     }
 }
 
+/// The resolver of a client that sends everything through an operator's proxy: reqwest asks
+/// it only for the proxy's own name (targets are the proxy's to resolve; their addresses are
+/// checked beforehand). The proxy is the operator's choice, so its addresses are not
+/// range-checked (it may well be on loopback). Any other name is refused, so nothing can
+/// bypass the proxy by connecting directly.
+pub(crate) struct ProxyResolver {
+    pub(crate) proxy_host: Arc<str>,
+    pub(crate) inner: Arc<dyn Resolver>,
+}
+
+impl reqwest::dns::Resolve for ProxyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        if normalize_name(&host) != normalize_name(&self.proxy_host) {
+            let err = ResolveError(EgressError::Connection(format!(
+                "{host} is not the configured proxy {}; a proxied request resolves nothing else",
+                self.proxy_host
+            )));
+            return Box::pin(futures_util::future::ready(Err(
+                Box::new(err) as Box<dyn std::error::Error + Send + Sync>
+            )));
+        }
+        let lookup = self.inner.lookup(&host, 0);
+        Box::pin(async move {
+            let addrs = lookup.await.map_err(|e| {
+                Box::new(ResolveError(EgressError::Connection(format!(
+                    "could not resolve the proxy {host}: {e}"
+                )))) as Box<dyn std::error::Error + Send + Sync>
+            })?;
+            let addrs: reqwest::dns::Addrs =
+                Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

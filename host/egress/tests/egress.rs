@@ -440,6 +440,7 @@ async fn see_other_turns_a_post_into_a_get_without_body() {
         body: Some(b"payload".to_vec()),
         timeout: None,
         follow_redirects: true,
+        proxy: None,
     };
     let resp = c.fetch(req).await.expect("fetch");
     assert_eq!(resp.status, 200);
@@ -459,6 +460,7 @@ async fn see_other_turns_a_post_into_a_get_without_body() {
         body: Some(b"again".to_vec()),
         timeout: None,
         follow_redirects: true,
+        proxy: None,
     };
     c.fetch(req).await.expect("fetch");
     let seen = server.requests();
@@ -527,6 +529,7 @@ async fn secrets_are_substituted_for_their_audience_and_redacted_on_the_way_back
         body: Some(b"{\"token\":\"{{secret:TOKEN}}\"}".to_vec()),
         timeout: None,
         follow_redirects: true,
+        proxy: None,
     };
     let resp = c.fetch(guest.clone()).await.expect("fetch");
     assert_eq!(resp.status, 200);
@@ -642,6 +645,7 @@ async fn secret_in_a_disallowed_location_is_denied() {
             body,
             timeout: None,
             follow_redirects: true,
+            proxy: None,
         };
         expect_denied(
             c.fetch(req).await,
@@ -696,6 +700,7 @@ async fn secret_headers_are_dropped_on_a_cross_origin_redirect() {
         body: None,
         timeout: None,
         follow_redirects: true,
+        proxy: None,
     };
     let resp = c.fetch(req).await.expect("fetch");
     assert_eq!(resp.status, 200);

@@ -181,6 +181,7 @@ impl Plugin {
         state.call.host_calls = 0;
         state.call.http_requests = 0;
         state.call.denials.clear();
+        state.call.proxy = None;
         state.limiter.refused_growth = None;
         Ok(())
     }
@@ -474,8 +475,22 @@ impl Plugin {
         request: &CompletionRequest,
         sink: tokio::sync::mpsc::UnboundedSender<StreamEvent>,
     ) -> Result<Result<Completion, ProviderError>, PluginError> {
+        self.complete_via(request, sink, None).await
+    }
+
+    /// [`Plugin::complete`], with every HTTP request the provider makes during this call sent
+    /// through `proxy` (an `http://host:port` URL set by the operator; the plugin cannot see
+    /// it). Egress applies its rules to the target as without a proxy.
+    pub async fn complete_via(
+        &self,
+        request: &CompletionRequest,
+        sink: tokio::sync::mpsc::UnboundedSender<StreamEvent>,
+        proxy: Option<&str>,
+    ) -> Result<Result<Completion, ProviderError>, PluginError> {
         let mut live = self.start(PluginKind::Provider).await?;
-        live.store.data_mut().sink = Some(sink);
+        let state = live.store.data_mut();
+        state.sink = Some(sink);
+        state.call.proxy = proxy.map(str::to_string);
         let request = request.clone();
         let result = self
             .invoke(&mut live, move |store, instance| match instance {
@@ -488,8 +503,10 @@ impl Plugin {
                 _ => None,
             })
             .await?;
-        // The sink belongs to this call only.
-        live.store.data_mut().sink = None;
+        // The sink and the proxy belong to this call only.
+        let state = live.store.data_mut();
+        state.sink = None;
+        state.call.proxy = None;
         let denial = live.store.data().call.denials.first().cloned();
         let redact = |text: &str| self.ctx.redactor.redact(text).into_owned();
         let result = match result {

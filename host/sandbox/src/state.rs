@@ -32,6 +32,9 @@ pub(crate) struct CallState {
     pub deadline: Instant,
     /// Capability refusals during this call: (capability, what was refused and the fix).
     pub denials: Vec<(&'static str, String)>,
+    /// The operator's HTTP proxy for every request of this call (set by
+    /// [`Plugin::complete_via`](crate::Plugin::complete_via)); the plugin cannot see it.
+    pub proxy: Option<String>,
 }
 
 /// Raised from a host import when a guest has made more host calls than its budget allows.
@@ -77,6 +80,7 @@ impl PluginState {
                 http_requests: 0,
                 deadline: Instant::now(),
                 denials: Vec::new(),
+                proxy: None,
             },
             stderr,
             sink: None,

@@ -108,6 +108,8 @@ impl PluginState {
             body: req.body,
             timeout: Some(timeout),
             follow_redirects: req.follow_redirects,
+            // The operator's proxy for this call, if any; the plugin cannot choose or see it.
+            proxy: self.call.proxy.clone(),
         })
     }
 
