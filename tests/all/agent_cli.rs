@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::plugin_path;
 use crate::fakes::openai::FakeOpenAi;
+use crate::fakes::proxy::FakeProxy;
 use crate::fakes::{Recorded, Responder, fixed};
 
 fn chitin(home: &Path, args: &[&str]) -> Output {
@@ -327,4 +328,63 @@ async fn a_skill_can_carry_a_sandboxed_tool() {
     let out = chitin_async(home.path(), &["agent", "-m", "probe"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "seen");
+}
+
+/// `[providers.<id>] proxy`: the provider plugin's requests go through the operator's HTTP
+/// proxy (the plugin is not told), with the grant and the secret's audience applied to the
+/// vendor's URL as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_with_a_proxy_is_reached_through_it() {
+    let fake = FakeOpenAi::start(vec![fixed(FakeOpenAi::text(
+        &["via ", "the proxy"],
+        10,
+        3,
+        0,
+    ))])
+    .await;
+    let proxy = FakeProxy::start().await;
+    let port = fake.server.port();
+    let home = tempfile::tempdir().unwrap();
+    set_secret(home.path(), "OPENAI_KEY", "sk-test-key-123456");
+    write_config(home.path(), port, None);
+    let path = home.path().join("chitin.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let base_url = format!("base_url = \"http://127.0.0.1:{port}/v1\"\n");
+    assert!(config.contains(&base_url), "{config}");
+    let with_proxy =
+        |proxy: &str| config.replacen(&base_url, &format!("{base_url}proxy = \"{proxy}\"\n"), 1);
+    std::fs::write(&path, with_proxy(&proxy.url())).unwrap();
+
+    let out = chitin_async(home.path(), &["agent", "-m", "hello"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout).trim(), "via the proxy");
+    let proxied = proxy.requests();
+    assert_eq!(proxied.len(), 1, "{proxied:?}");
+    assert_eq!(proxied[0].method, "POST");
+    assert!(
+        proxied[0]
+            .target
+            .starts_with(&format!("http://127.0.0.1:{port}/v1/")),
+        "{}",
+        proxied[0].target
+    );
+    // The secret went to its audience (through the proxy); nothing was addressed to the proxy.
+    assert_eq!(
+        proxied[0].header("authorization"),
+        Some("Bearer sk-test-key-123456")
+    );
+    assert_eq!(proxied[0].header("proxy-authorization"), None);
+    let reached = fake.server.request();
+    assert!(reached.target.starts_with("/v1/"), "{}", reached.target);
+    assert_eq!(reached.json()["model"], "gpt-fake");
+
+    // A proxy that is not an http://host:port URL is refused with the key to fix.
+    std::fs::write(&path, with_proxy("127.0.0.1:3128")).unwrap();
+    let out = chitin_async(home.path(), &["agent", "-m", "hello"]).await;
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[providers.fake] proxy"), "{stderr}");
+    assert!(stderr.contains("http://127.0.0.1:3128"), "{stderr}");
+    assert_eq!(proxy.requests().len(), 1);
 }

@@ -13,6 +13,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
+pub mod proxy;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

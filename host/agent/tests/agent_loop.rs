@@ -92,10 +92,7 @@ impl ModelProvider for Scripted {
     ) -> BoxFuture<'a, Result<Completion, Failure>> {
         Box::pin(async move {
             self.requests.lock().unwrap().push(request.clone());
-            self.proxies
-                .lock()
-                .unwrap()
-                .push(proxy.map(str::to_string));
+            self.proxies.lock().unwrap().push(proxy.map(str::to_string));
             // The reply is taken when the request is sent, as a real server commits to it.
             let reply = self.replies.lock().unwrap().pop_front();
             let delay = *self.delay.lock().unwrap();

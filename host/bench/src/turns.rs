@@ -122,6 +122,7 @@ pub fn run(
                 },
                 base_url: format!("http://127.0.0.1:{}/v1", addr.port()),
                 options: "{}".into(),
+                proxy: None,
                 provider: Arc::new(PluginProvider::new(plugin)),
             }],
         };

@@ -307,4 +307,32 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert_eq!(r.lookups(), ["known.test", "unknown.test"]);
     }
+
+    #[tokio::test]
+    async fn the_proxy_resolver_answers_only_for_the_proxy_and_without_range_checks() {
+        use reqwest::dns::Resolve;
+        let names = Arc::new(StaticResolver::new([
+            ("proxy.test".to_string(), ips(&["127.0.0.1"])),
+            ("other.test".to_string(), ips(&["192.0.2.1"])),
+        ]));
+        let resolver = ProxyResolver {
+            proxy_host: Arc::from("proxy.test"),
+            inner: names.clone(),
+        };
+        let name = |n: &str| n.parse::<reqwest::dns::Name>().expect("name");
+        let addrs: Vec<SocketAddr> = resolver
+            .resolve(name("Proxy.Test."))
+            .await
+            .expect("the proxy's name")
+            .collect();
+        assert_eq!(addrs, [SocketAddr::new(ips(&["127.0.0.1"])[0], 0)]);
+        let Err(err) = resolver.resolve(name("other.test")).await else {
+            panic!("another name was resolved");
+        };
+        assert!(
+            err.to_string().contains("not the configured proxy"),
+            "{err}"
+        );
+        assert_eq!(names.lookups(), ["proxy.test"]);
+    }
 }
