@@ -10,6 +10,7 @@ mod cli;
 mod common;
 #[path = "../fakes/mod.rs"]
 mod fakes;
+mod gateway;
 mod limits;
 mod loading;
 mod local_model;

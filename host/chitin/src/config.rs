@@ -26,6 +26,39 @@ pub struct Config {
     pub agents: BTreeMap<String, chitin_agent::AgentConfig>,
     #[serde(default)]
     pub limits: chitin_agent::LimitsConfig,
+    #[serde(default)]
+    pub gateway: GatewaySection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Address to listen on; anything but loopback requires `token`.
+    #[serde(default = "default_bind")]
+    pub bind: std::net::IpAddr,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Bearer token clients must present (use `${CHITIN_GATEWAY_TOKEN}` rather than a literal).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            bind: default_bind(),
+            port: default_port(),
+            token: None,
+        }
+    }
+}
+
+fn default_bind() -> std::net::IpAddr {
+    std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+}
+
+fn default_port() -> u16 {
+    chitin_gateway::DEFAULT_PORT
 }
 
 #[derive(Debug, Deserialize)]

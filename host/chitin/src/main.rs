@@ -35,6 +35,8 @@ enum Command {
     /// Manage the encrypted secret store.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
+    /// Serve the agents over HTTP (OpenAI-compatible API) on 127.0.0.1:18789.
+    Gateway(commands::gateway::GatewayArgs),
     /// Run one agent turn and stream the answer to stdout.
     Agent(commands::agent::AgentArgs),
     /// Inspect and reset conversation sessions.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Tool(cmd) => commands::tool::run(cmd, &home),
         Command::Secrets(cmd) => commands::secrets::run(cmd, &home),
         Command::Agent(args) => commands::agent::run(args, &home),
+        Command::Gateway(args) => commands::gateway::run(args, &home),
         Command::Sessions(cmd) => commands::sessions::run(cmd, &home),
         Command::Models(cmd) => commands::models::run(cmd, &home),
     };

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod agent;
+pub mod gateway;
 pub mod models;
 pub mod plugin;
 pub mod secrets;

@@ -1,0 +1,66 @@
+//! `chitin gateway`: load the plugins and agents, then serve them over HTTP until SIGINT or
+//! SIGTERM, finishing the requests in flight before exiting.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::config::Config;
+use crate::home::Home;
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    /// Address to listen on (default: [gateway] bind, else 127.0.0.1).
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Port (default: [gateway] port, else 18789; 0 picks a free one).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+pub fn run(args: GatewayArgs, home: &Home) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&home.config_file())?;
+    let bind = args.bind.unwrap_or(config.gateway.bind);
+    let port = args.port.unwrap_or(config.gateway.port);
+    let token = config.gateway.token.clone().filter(|t| !t.is_empty());
+    chitin_gateway::check_bind(bind, token.as_deref()).map_err(|err| anyhow::anyhow!(err))?;
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let (sandbox, store) = super::open_sandbox_and_store(home, &config)?;
+        let agents = crate::agents::build_runtime(home, &config, &sandbox, store).await?;
+        let state = Arc::new(chitin_gateway::GatewayState::new(Arc::new(agents), token));
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port))
+            .await
+            .with_context(|| format!("listening on {bind}:{port}"))?;
+        let local = listener.local_addr()?;
+        // Scripts and tests read this line to find the port.
+        println!("chitin gateway listening on http://{local}");
+        chitin_gateway::serve(listener, state, shutdown_signal()).await?;
+        eprintln!("chitin gateway stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
