@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod startup;
 mod turns;
 
 use chitin_manifest::Grant;
@@ -196,6 +197,36 @@ fn main() -> anyhow::Result<()> {
         t.turns,
         growth / (1 << 20) as f64,
         verdict(growth <= 5.0 * (1 << 20) as f64)
+    );
+    let startup = startup::run(&root, &work, 5)?;
+    let median = startup.starts[startup.starts.len() / 2];
+    println!();
+    println!(
+        "Gateway start-up (release binary, 6 plugins, warm AOT cache, {} runs):",
+        startup.starts.len()
+    );
+    println!(
+        "  process start -> /readyz, median:  {:>7.1} ms",
+        median.as_secs_f64() * 1e3
+    );
+    println!(
+        "  idle RSS of the gateway:          {:>8.1} MiB",
+        mib(startup.idle_rss)
+    );
+    println!(
+        "  target 100 ms / start:            {:>8.2}x  ({})",
+        0.1 / median.as_secs_f64(),
+        verdict(median <= Duration::from_millis(100))
+    );
+    println!(
+        "  target 25 MB / idle RSS:          {:>8.2}x  ({})",
+        25e6 / startup.idle_rss as f64,
+        verdict(startup.idle_rss as f64 <= 25e6)
+    );
+    println!(
+        "  OpenClaw ~9 s / our start:        {:>8.0}x;  ZeroClaw 22 ms / our start: {:.2}x",
+        9.0 / median.as_secs_f64(),
+        0.022 / median.as_secs_f64()
     );
     Ok(())
 }
