@@ -132,6 +132,11 @@ async fn an_unmodified_openai_client_works_streamed_and_not() {
     assert_eq!(seen["plain"], "Hello, Alice.");
     assert_eq!(seen["plain_finish"], "stop");
     assert_eq!(
+        seen["plain_usage"],
+        serde_json::json!([20, 3]),
+        "usage as the provider reported it"
+    );
+    assert_eq!(
         seen["stream_pieces"],
         serde_json::json!(["Hello ", "once ", "more."])
     );

@@ -14,6 +14,7 @@ plain = client.chat.completions.create(
 )
 result["plain"] = plain.choices[0].message.content
 result["plain_finish"] = plain.choices[0].finish_reason
+result["plain_usage"] = [plain.usage.prompt_tokens, plain.usage.completion_tokens]
 stream = client.chat.completions.create(
     model="main",
     messages=[{"role": "user", "content": "Say hello again."}],

@@ -125,6 +125,9 @@ pub struct RunOutcome {
     pub model: String,
     /// In `collect` mode: the message was folded into another run's turn (which answers it).
     pub collected: bool,
+    /// Tokens over all model calls of the turn, as the providers reported them.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 /// Per-session serialization: one turn at a time, plus what the queue modes need.
@@ -253,6 +256,8 @@ impl AgentRuntime {
                             iterations: 0,
                             model: String::new(),
                             collected: true,
+                            input_tokens: 0,
+                            output_tokens: 0,
                         });
                     }
                     let guard = lane.running.lock().await;
@@ -321,6 +326,7 @@ impl AgentRuntime {
             .tools
             .definitions(|name| agent.config.allows_tool(name));
         let mut compacted = false;
+        let (mut input_tokens, mut output_tokens) = (0, 0);
         for iteration in 1..=agent.config.max_iterations {
             let step = tokio::select! {
                 step = self.model_step(agent, session_key, &tools, events, iteration, !compacted) => step?,
@@ -338,6 +344,10 @@ impl AgentRuntime {
             };
             let model = &agent.models[model_index];
             self.record_usage(agent, session_key, model, &completion, events);
+            if let Some(usage) = &completion.usage {
+                input_tokens += u64::from(usage.input_tokens);
+                output_tokens += u64::from(usage.output_tokens);
+            }
             self.store.append_messages(
                 session_key,
                 &[NewMessage {
@@ -367,6 +377,8 @@ impl AgentRuntime {
                     iterations: iteration,
                     model: model.reference.clone(),
                     collected: false,
+                    input_tokens,
+                    output_tokens,
                 });
             }
             let results = tokio::select! {

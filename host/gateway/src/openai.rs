@@ -162,7 +162,11 @@ pub async fn chat_completions(
                 "message": {"role": "assistant", "content": outcome.text},
                 "finish_reason": "stop",
             }],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "usage": {
+                "prompt_tokens": outcome.input_tokens,
+                "completion_tokens": outcome.output_tokens,
+                "total_tokens": outcome.input_tokens + outcome.output_tokens,
+            },
         }))
         .into_response(),
         Ok(Err(err)) => agent_error(&err),
