@@ -32,35 +32,39 @@ pub fn run(args: GatewayArgs, home: &Home) -> anyhow::Result<ExitCode> {
         let (sandbox, store) = super::open_sandbox_and_store(home, &config)?;
         let agents = crate::agents::build_runtime(home, &config, &sandbox, store).await?;
         let state = Arc::new(chitin_gateway::GatewayState::new(Arc::new(agents), token));
+        // Handlers are installed before the "listening" line, so a supervisor (or a test) that
+        // signals as soon as the gateway is up gets a graceful stop, not the default kill.
+        let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port))
             .await
             .with_context(|| format!("listening on {bind}:{port}"))?;
         let local = listener.local_addr()?;
         // Scripts and tests read this line to find the port.
         println!("chitin gateway listening on http://{local}");
-        chitin_gateway::serve(listener, state, shutdown_signal()).await?;
+        chitin_gateway::serve(listener, state, shutdown).await?;
         eprintln!("chitin gateway stopped");
         Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+/// Resolves on SIGINT or SIGTERM. The handlers are registered when this is called.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
