@@ -3,17 +3,17 @@
 use chitin_store::Store;
 use chitin_workspace::Workspace;
 
-/// Re-indexes MEMORY.md and memory/*.md whose modification time changed. Errors are logged:
-/// a stale index must never stop a turn.
+/// Re-indexes MEMORY.md and memory/*.md whose modification time changed; unchanged files are
+/// not read. Errors are logged: a stale index must never stop a turn.
 pub fn sync_workspace(store: &Store, workspace: &Workspace, agent_id: &str) {
-    let documents = match workspace.memory_documents() {
+    let documents = match workspace.memory_document_mtimes() {
         Ok(documents) => documents,
         Err(err) => {
             tracing::warn!(agent = agent_id, error = %err, "cannot list memory files");
             return;
         }
     };
-    for (path, text, mtime) in documents {
+    for (path, mtime) in documents {
         match store.memory_document_mtime(agent_id, &path) {
             Ok(Some(indexed)) if indexed == mtime => continue,
             Ok(_) => {}
@@ -22,6 +22,13 @@ pub fn sync_workspace(store: &Store, workspace: &Workspace, agent_id: &str) {
                 return;
             }
         }
+        let text = match workspace.read_relative(&path, None, None) {
+            Ok(text) => text,
+            Err(err) => {
+                tracing::warn!(agent = agent_id, path, error = %err, "cannot read memory file");
+                continue;
+            }
+        };
         if let Err(err) = store.memory_index_document(agent_id, &path, &text, mtime) {
             tracing::warn!(agent = agent_id, path, error = %err, "cannot index memory file");
         }
@@ -42,17 +49,22 @@ pub fn index_file(store: &Store, workspace: &Workspace, agent_id: &str, path: &s
     }
 }
 
-/// Indexes a session's conversation (user and assistant text) as one searchable document.
-pub fn index_transcript(store: &Store, agent_id: &str, session_key: &str) {
-    let rows = match store.history(session_key, 10_000, None) {
+/// Indexes one turn of a session (its user and assistant text, from `first_seq` on) as a
+/// searchable document of its own, so each turn costs only its own messages however long the
+/// session grows.
+pub fn index_turn(store: &Store, agent_id: &str, session_key: &str, first_seq: i64) {
+    // A turn holds the user message, at most one assistant message and a batch of tool results
+    // per model call; 512 covers any max_iterations an operator would set.
+    let rows = match store.history(session_key, 512, None) {
         Ok(rows) => rows,
         Err(err) => {
-            tracing::warn!(session = session_key, error = %err, "cannot read transcript for indexing");
+            tracing::warn!(session = session_key, error = %err, "cannot read the turn for indexing");
             return;
         }
     };
     let text: String = rows
         .iter()
+        .filter(|r| r.seq >= first_seq)
         .filter(|r| {
             matches!(
                 r.role,
@@ -62,9 +74,9 @@ pub fn index_transcript(store: &Store, agent_id: &str, session_key: &str) {
         .filter(|r| !r.content.trim().is_empty())
         .map(|r| format!("{}: {}\n\n", r.role.as_str(), r.content))
         .collect();
-    let source = format!("session:{session_key}");
+    let source = format!("session:{session_key}#{first_seq}");
     if let Err(err) = store.memory_index_document(agent_id, &source, &text, crate::dates::now_ms())
     {
-        tracing::warn!(session = session_key, error = %err, "cannot index transcript");
+        tracing::warn!(session = session_key, error = %err, "cannot index the turn");
     }
 }

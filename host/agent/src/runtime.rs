@@ -321,6 +321,11 @@ impl AgentRuntime {
         self.store.session_get_or_create(session_key, &agent.id)?;
         self.store
             .append_messages(session_key, &[user_message(message)])?;
+        let turn_start = self
+            .store
+            .history(session_key, 1, None)?
+            .first()
+            .map_or(1, |row| row.seq);
         memory::sync_workspace(&self.store, &agent.workspace, &agent.id);
         let tools = self
             .tools
@@ -371,7 +376,7 @@ impl AgentRuntime {
                 }],
             )?;
             if completion.tool_calls.is_empty() {
-                memory::index_transcript(&self.store, &agent.id, session_key);
+                memory::index_turn(&self.store, &agent.id, session_key, turn_start);
                 return Ok(RunOutcome {
                     text: completion.text,
                     iterations: iteration,

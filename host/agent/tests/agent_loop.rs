@@ -262,6 +262,35 @@ async fn answers_and_streams() {
     assert!(sent.tools.iter().any(|t| t.name == "memory_search"));
     let usage = f.runtime.store().usage_summary(None).unwrap();
     assert_eq!(usage.len(), 1);
+    // The turn is searchable memory, indexed as a document of its own.
+    let hits = f
+        .runtime
+        .store()
+        .memory_search("main", "Hello there", 5)
+        .unwrap();
+    assert!(
+        hits.iter()
+            .any(|h| h.source == "session:agent:main:test:default:dm:me#1"),
+        "{hits:?}"
+    );
+}
+
+#[tokio::test]
+async fn memory_files_edited_outside_are_indexed_before_the_turn() {
+    let f = fixture();
+    std::fs::write(
+        f.dir.path().join("workspace/MEMORY.md"),
+        "The user's cat is called Pixel.\n",
+    )
+    .unwrap();
+    f.primary.text("ok");
+    run(&f, "hi").await.0.unwrap();
+    let hits = f.runtime.store().memory_search("main", "Pixel", 5).unwrap();
+    assert_eq!(
+        hits.first().map(|h| h.source.as_str()),
+        Some("MEMORY.md"),
+        "{hits:?}"
+    );
 }
 
 #[tokio::test]

@@ -295,6 +295,27 @@ impl Workspace {
     /// (relative path, text, modification time in ms since the Unix epoch). Files that resolve
     /// outside the workspace or are too large are skipped with a warning.
     pub fn memory_documents(&self) -> Result<Vec<(String, String, i64)>, WorkspaceError> {
+        let mut docs = Vec::new();
+        for (rel, path, mtime_ms) in self.memory_files()? {
+            let bytes = fs::read(&path).map_err(WorkspaceError::io("reading", &path))?;
+            docs.push((rel, String::from_utf8_lossy(&bytes).into_owned(), mtime_ms));
+        }
+        Ok(docs)
+    }
+
+    /// The memory documents' relative paths and modification times, without reading them:
+    /// an indexer asks this on every turn and reads only what changed.
+    pub fn memory_document_mtimes(&self) -> Result<Vec<(String, i64)>, WorkspaceError> {
+        Ok(self
+            .memory_files()?
+            .into_iter()
+            .map(|(rel, _, mtime)| (rel, mtime))
+            .collect())
+    }
+
+    /// MEMORY.md and memory/*.md that exist, stay inside the workspace and are within the size
+    /// limit: (relative path, resolved path, mtime in ms).
+    fn memory_files(&self) -> Result<Vec<(String, PathBuf, i64)>, WorkspaceError> {
         let mut rels = vec![MEMORY_FILE.to_string()];
         let dir = self.root.join(MEMORY_DIR);
         match fs::read_dir(&dir) {
@@ -315,7 +336,7 @@ impl Workspace {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(WorkspaceError::io("listing", &dir)(e)),
         }
-        let mut docs = Vec::new();
+        let mut files = Vec::new();
         for rel in rels {
             let path = match self.resolve(&rel) {
                 Ok(p) => p,
@@ -334,11 +355,10 @@ impl Workspace {
                 tracing::warn!(file = %rel, size = meta.len(), "skipping memory document: too large");
                 continue;
             }
-            let bytes = fs::read(&path).map_err(WorkspaceError::io("reading", &path))?;
             let mtime_ms = meta.modified().map(system_time_ms).unwrap_or(0);
-            docs.push((rel, String::from_utf8_lossy(&bytes).into_owned(), mtime_ms));
+            files.push((rel, path, mtime_ms));
         }
-        Ok(docs)
+        Ok(files)
     }
 
     /// Canonical path of `rel`, which must exist and stay inside the workspace.

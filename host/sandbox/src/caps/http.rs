@@ -53,9 +53,13 @@ fn convert_error(err: &EgressError) -> HttpError {
 }
 
 /// The checks every request goes through before egress: the per-call request budget, an
-/// outbound grant at all, and no raw secret values. Returns the egress request to send.
+/// outbound grant at all, and no raw secret values. Returns the plugin's egress client and the
+/// request to send with it.
 impl PluginState {
-    fn admit_request(&mut self, req: Request) -> Result<EgressRequest, HttpError> {
+    fn admit_request(
+        &mut self,
+        req: Request,
+    ) -> Result<(chitin_egress::EgressClient, EgressRequest), HttpError> {
         self.call.http_requests += 1;
         let max_requests = self.ctx.grant.budgets.max_http_requests;
         if self.call.http_requests > max_requests {
@@ -66,7 +70,7 @@ impl PluginState {
             )));
         }
         let ctx = self.ctx.clone();
-        if ctx.egress.is_none() {
+        let Some(egress) = ctx.egress.clone() else {
             let target = url::Url::parse(&req.url)
                 .ok()
                 .and_then(|u| u.host_str().map(|h| format!("{}://{h}", u.scheme())))
@@ -80,7 +84,7 @@ impl PluginState {
             );
             self.deny("outbound HTTP", detail.clone());
             return Err(HttpError::Denied(detail));
-        }
+        };
         // A plugin never holds a secret value; one that does (read from a granted file, say)
         // must not send it anywhere: only placeholders are substituted, for their audience.
         let leaked = std::iter::once(req.url.as_bytes())
@@ -101,16 +105,19 @@ impl PluginState {
             Some(ms) => Duration::from_millis(ms.into()).min(remaining),
             None => remaining,
         };
-        Ok(EgressRequest {
-            method: req.method,
-            url: req.url,
-            headers: req.headers,
-            body: req.body,
-            timeout: Some(timeout),
-            follow_redirects: req.follow_redirects,
-            // The operator's proxy for this call, if any; the plugin cannot choose or see it.
-            proxy: self.call.proxy.clone(),
-        })
+        Ok((
+            egress,
+            EgressRequest {
+                method: req.method,
+                url: req.url,
+                headers: req.headers,
+                body: req.body,
+                timeout: Some(timeout),
+                follow_redirects: req.follow_redirects,
+                // The operator's proxy for this call, if any; the plugin cannot choose or see it.
+                proxy: self.call.proxy.clone(),
+            },
+        ))
     }
 
     fn egress_failed(&mut self, err: &EgressError) -> HttpError {
@@ -127,13 +134,9 @@ impl Host for PluginState {
         req: Request,
     ) -> wasmtime::Result<Result<(ResponseHead, Resource<BodyStream>), HttpError>> {
         self.host_call()?;
-        let request = match self.admit_request(req) {
-            Ok(request) => request,
+        let (egress, request) = match self.admit_request(req) {
+            Ok(admitted) => admitted,
             Err(err) => return Ok(Err(err)),
-        };
-        let ctx = self.ctx.clone();
-        let Some(egress) = ctx.egress.as_ref() else {
-            return Ok(Err(HttpError::Denied("no outbound grant".into())));
         };
         match egress.fetch_stream(request).await {
             Ok(response) => {
@@ -153,14 +156,11 @@ impl Host for PluginState {
 
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         self.host_call()?;
-        let request = match self.admit_request(req) {
-            Ok(request) => request,
+        let (egress, request) = match self.admit_request(req) {
+            Ok(admitted) => admitted,
             Err(err) => return Ok(Err(err)),
         };
         let ctx = self.ctx.clone();
-        let Some(egress) = ctx.egress.as_ref() else {
-            return Ok(Err(HttpError::Denied("no outbound grant".into())));
-        };
         match egress.fetch(request).await {
             // Egress redacted this plugin's own secrets; scrub every other one too.
             Ok(response) => Ok(Ok(Response {

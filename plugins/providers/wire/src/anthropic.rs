@@ -318,19 +318,13 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut out = Vec::new();
-        for event in self.sse.push(chunk) {
-            self.on_event(&event, &mut out)?;
-        }
-        Ok(out)
+        let items = self.sse.push(chunk);
+        crate::decode_each(items, |item, out| self.on_event(item, out))
     }
 
     fn end(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut out = Vec::new();
-        for event in self.sse.finish() {
-            self.on_event(&event, &mut out)?;
-        }
-        Ok(out)
+        let items = self.sse.finish();
+        crate::decode_each(items, |item, out| self.on_event(item, out))
     }
 
     fn into_completion(self) -> Result<Completion, ProviderError> {

@@ -165,6 +165,19 @@ pub trait StreamDecoder {
     fn into_completion(self) -> Result<Completion, ProviderError>;
 }
 
+/// Runs `handle` over each framed item (an SSE event, an NDJSON line), collecting the stream
+/// events they complete; the first error ends the completion. Every decoder's `feed` and `end`.
+pub(crate) fn decode_each<T>(
+    items: impl IntoIterator<Item = T>,
+    mut handle: impl FnMut(&T, &mut Vec<StreamEvent>) -> Result<(), ProviderError>,
+) -> Result<Vec<StreamEvent>, ProviderError> {
+    let mut out = Vec::new();
+    for item in items {
+        handle(&item, &mut out)?;
+    }
+    Ok(out)
+}
+
 /// The value of a header (names compare case-insensitively).
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers

@@ -182,19 +182,13 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut out = Vec::new();
-        for line in self.lines.push(chunk) {
-            self.on_line(&line, &mut out)?;
-        }
-        Ok(out)
+        let items = self.lines.push(chunk);
+        crate::decode_each(items, |item, out| self.on_line(item, out))
     }
 
     fn end(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut out = Vec::new();
-        for line in self.lines.finish() {
-            self.on_line(&line, &mut out)?;
-        }
-        Ok(out)
+        let items = self.lines.finish();
+        crate::decode_each(items, |item, out| self.on_line(item, out))
     }
 
     fn into_completion(self) -> Result<Completion, ProviderError> {
