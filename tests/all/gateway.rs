@@ -9,11 +9,11 @@ use crate::common::{plugin_path, repo_root};
 use crate::fakes::fixed;
 use crate::fakes::openai::FakeOpenAi;
 
-const TOKEN: &str = "gw-test-token-0123456789";
+pub const TOKEN: &str = "gw-test-token-0123456789";
 
-struct Gateway {
-    child: Child,
-    url: String,
+pub struct Gateway {
+    pub child: Child,
+    pub url: String,
 }
 
 impl Drop for Gateway {
@@ -51,7 +51,8 @@ model = "fake/gpt-fake"
     .unwrap();
 }
 
-fn start(home: &Path) -> Gateway {
+/// Starts `chitin gateway --port 0` on `home` (token TOKEN) and waits for its listening line.
+pub fn start(home: &Path) -> Gateway {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chitin"))
         .args(["gateway", "--port", "0"])
         .env("CHITIN_HOME", home)

@@ -15,3 +15,5 @@ mod limits;
 mod loading;
 mod local_model;
 mod providers;
+mod webui;
+mod ws;

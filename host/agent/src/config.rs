@@ -103,6 +103,10 @@ pub struct AgentConfig {
     /// `[limits] max_concurrent_runs` applies as well.
     #[serde(default = "default_agent_concurrency")]
     pub max_concurrent: usize,
+    /// Tools (same patterns as `tools_allow`) that wait for an operator's approval before each
+    /// call; an approval nobody gives within `[limits] approval_timeout_secs` is a denial.
+    #[serde(default)]
+    pub require_approval: Vec<String>,
 }
 
 fn default_agent_concurrency() -> usize {
@@ -135,15 +139,25 @@ impl AgentConfig {
 
     /// Whether the tool policy lets this agent use `tool`.
     pub fn allows_tool(&self, tool: &str) -> bool {
-        let matches = |pattern: &String| {
-            pattern == "*"
-                || pattern == tool
-                || pattern
-                    .strip_suffix('*')
-                    .is_some_and(|prefix| tool.starts_with(prefix))
-        };
+        let matches = |pattern: &String| tool_matches(pattern, tool);
         self.tools_allow.iter().any(matches) && !self.tools_deny.iter().any(matches)
     }
+
+    /// Whether each call of `tool` needs an operator's approval.
+    pub fn requires_approval(&self, tool: &str) -> bool {
+        self.require_approval
+            .iter()
+            .any(|pattern| tool_matches(pattern, tool))
+    }
+}
+
+/// `*` (everything), an exact name, or a prefix ending in `*`.
+fn tool_matches(pattern: &str, tool: &str) -> bool {
+    pattern == "*"
+        || pattern == tool
+        || pattern
+            .strip_suffix('*')
+            .is_some_and(|prefix| tool.starts_with(prefix))
 }
 
 /// `provider/model` split at the first slash (model ids may contain slashes themselves, as
@@ -159,14 +173,22 @@ pub struct LimitsConfig {
     /// Agent runs in progress at once across all sessions; more wait their turn.
     #[serde(default = "default_max_concurrent_runs")]
     pub max_concurrent_runs: usize,
+    /// How long a tool call that needs approval waits for a decision before it is denied.
+    #[serde(default = "default_approval_timeout_secs")]
+    pub approval_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_concurrent_runs: default_max_concurrent_runs(),
+            approval_timeout_secs: default_approval_timeout_secs(),
         }
     }
+}
+
+fn default_approval_timeout_secs() -> u64 {
+    600
 }
 
 fn default_max_concurrent_runs() -> usize {

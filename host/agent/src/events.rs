@@ -26,6 +26,12 @@ pub enum AgentEvent {
         name: String,
         arguments: String,
     },
+    /// The call waits for an operator's decision (`approvals.resolve`).
+    ApprovalRequested {
+        call_id: String,
+        approval_id: String,
+        tool: String,
+    },
     ToolEnd {
         id: String,
         name: String,

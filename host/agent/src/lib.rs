@@ -2,6 +2,7 @@
 //! the workspace and skills, provider calls with classified failover, sandboxed and native
 //! tools run in parallel, and compaction preceded by a memory flush.
 
+pub mod approvals;
 pub mod config;
 pub mod context;
 pub mod dates;
@@ -11,6 +12,7 @@ pub mod provider;
 pub mod runtime;
 pub mod tools;
 
+pub use approvals::{ApprovalEvent, Approvals, Decision, PendingApproval};
 pub use config::{AgentConfig, LimitsConfig, ModelConfig, ProviderConfig, QueueMode};
 pub use events::AgentEvent;
 pub use provider::{Failure, ModelProvider, PluginProvider};

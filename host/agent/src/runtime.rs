@@ -14,6 +14,7 @@ use futures_util::future::join_all;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::sync::{Semaphore, watch};
 
+use crate::approvals::{self, Approvals};
 use crate::config::{AgentConfig, ModelConfig, QueueMode};
 use crate::context;
 use crate::dates;
@@ -89,7 +90,7 @@ pub enum AgentError {
     AllModelsFailed(Vec<(String, String)>),
     #[error("the conversation does not fit the model's window even after compaction: {0}")]
     ContextOverflow(String),
-    #[error("the run was interrupted by a newer message")]
+    #[error("the run was interrupted (aborted, or replaced by a newer message)")]
     Interrupted,
     #[error("storage error: {0}")]
     Store(String),
@@ -149,7 +150,11 @@ pub struct AgentRuntime {
     global: Semaphore,
     cooldowns: Mutex<HashMap<String, Instant>>,
     retry: RetryPolicy,
+    approvals: Arc<Approvals>,
 }
+
+/// Approvals nobody answers are denied after this long unless configured otherwise.
+const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Outcome of one provider round, with failover done.
 enum Step {
@@ -178,6 +183,7 @@ impl AgentRuntime {
                 )
             })
             .collect();
+        let store_for_approvals = store.clone();
         AgentRuntime {
             store,
             tools,
@@ -190,7 +196,22 @@ impl AgentRuntime {
             global: Semaphore::new(max_concurrent_runs.max(1)),
             cooldowns: Mutex::new(HashMap::new()),
             retry,
+            approvals: Arc::new(Approvals::new(
+                store_for_approvals,
+                DEFAULT_APPROVAL_TIMEOUT,
+            )),
         }
+    }
+
+    /// How long tool calls wait for an operator's approval (`[limits] approval_timeout_secs`).
+    pub fn with_approval_timeout(mut self, timeout: Duration) -> AgentRuntime {
+        self.approvals = Arc::new(Approvals::new(self.store.clone(), timeout));
+        self
+    }
+
+    /// Pending tool approvals, shared with the gateway.
+    pub fn approvals(&self) -> &Arc<Approvals> {
+        &self.approvals
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -410,7 +431,22 @@ impl AgentRuntime {
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             });
-            let result = if agent.config.allows_tool(&call.name) {
+            let verdict = if !agent.config.allows_tool(&call.name) {
+                Err(format!(
+                    "tool `{}` is not allowed for this agent",
+                    call.name
+                ))
+            } else if agent.config.requires_approval(&call.name) {
+                self.await_approval(agent, session_key, call, events).await
+            } else {
+                Ok(())
+            };
+            let result = if let Err(refusal) = verdict {
+                crate::tools::ToolResult {
+                    content: refusal,
+                    is_error: true,
+                }
+            } else {
                 let cx = ToolContext {
                     agent_id: &agent.id,
                     session_key,
@@ -420,11 +456,6 @@ impl AgentRuntime {
                     store: &self.store,
                 };
                 self.tools.call(&call.name, &call.arguments, &cx).await
-            } else {
-                crate::tools::ToolResult {
-                    content: format!("tool `{}` is not allowed for this agent", call.name),
-                    is_error: true,
-                }
             };
             let _ = events.send(AgentEvent::ToolEnd {
                 id: call.id.clone(),
@@ -445,6 +476,45 @@ impl AgentRuntime {
             }
         });
         join_all(calls).await
+    }
+
+    /// Waits for the operator to approve a call. `Err` carries what the model is told when the
+    /// call does not run.
+    async fn await_approval(
+        &self,
+        agent: &Agent,
+        session_key: &str,
+        call: &chitin_sandbox::ToolCall,
+        events: &UnboundedSender<AgentEvent>,
+    ) -> Result<(), String> {
+        let (decision, reason) = self
+            .approvals
+            .request(
+                &agent.id,
+                session_key,
+                &call.name,
+                &call.arguments,
+                |pending| {
+                    let _ = events.send(AgentEvent::ApprovalRequested {
+                        call_id: call.id.clone(),
+                        approval_id: pending.id.clone(),
+                        tool: call.name.clone(),
+                    });
+                },
+            )
+            .await;
+        let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        match decision {
+            approvals::Decision::Approve => Ok(()),
+            approvals::Decision::Deny => Err(format!(
+                "the operator denied running `{}`{reason}; do not retry it unless asked",
+                call.name
+            )),
+            approvals::Decision::Expired | approvals::Decision::Cancelled => Err(format!(
+                "nobody approved running `{}` in time, so it did not run",
+                call.name
+            )),
+        }
     }
 
     /// One provider round trip with failover across the agent's model chain.

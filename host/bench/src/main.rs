@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 mod startup;
 mod turns;
+mod ws_clients;
 
 use chitin_manifest::Grant;
 use chitin_sandbox::{CallContext, HostServices, InstanceMode, Sandbox, SandboxConfig};
@@ -198,6 +199,37 @@ fn main() -> anyhow::Result<()> {
         growth / (1 << 20) as f64,
         verdict(growth <= 5.0 * (1 << 20) as f64)
     );
+    let clients = ws_clients::run(&root, &work, 100, 20)?;
+    println!();
+    println!(
+        "{} WebSocket clients running turns at once through the release gateway ({} turns each,",
+        clients.clients, clients.turns_per_client
+    );
+    println!("agent.run -> streamed events -> done, instant provider in the bench process):");
+    println!(
+        "  throughput:                       {:>8.0} turns/s",
+        clients.throughput
+    );
+    println!(
+        "  turn latency p50 / p99:           {:>8.1} / {:.1} ms",
+        clients.p50.as_secs_f64() * 1e3,
+        clients.p99.as_secs_f64() * 1e3
+    );
+    println!(
+        "  gateway CPU per turn:             {:>8.0} µs",
+        clients.gateway_cpu_per_turn.as_secs_f64() * 1e6
+    );
+    println!(
+        "  gateway RSS with {} clients:     {:>8.1} MiB",
+        clients.clients,
+        mib(clients.gateway_rss)
+    );
+    println!(
+        "  ZeroClaw 10 ms CPU / our CPU:     {:>8.1}x  ({})",
+        0.010 / clients.gateway_cpu_per_turn.as_secs_f64().max(1e-9),
+        verdict(clients.gateway_cpu_per_turn <= Duration::from_millis(10))
+    );
+
     let startup = startup::run(&root, &work, 5)?;
     let median = startup.starts[startup.starts.len() / 2];
     println!();
@@ -233,7 +265,12 @@ fn main() -> anyhow::Result<()> {
 
 /// User + system CPU time of this process, from /proc (Linux; clock ticks of 10 ms).
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_time_of("self")
+}
+
+/// User + system CPU time of a process (`"self"` or a pid).
+pub(crate) fn cpu_time_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let fields: Vec<&str> = stat
         .rsplit_once(')')

@@ -53,7 +53,7 @@ fn ready(addr: &str) -> bool {
     reply.starts_with("HTTP/1.1 200")
 }
 
-fn rss_of(pid: u32) -> u64 {
+pub(crate) fn rss_of(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()

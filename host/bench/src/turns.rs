@@ -25,7 +25,7 @@ const SSE_BODY: &str = concat!(
 );
 
 /// An OpenAI-compatible server that answers every request at once, with keep-alive.
-async fn instant_server() -> anyhow::Result<std::net::SocketAddr> {
+pub(crate) async fn instant_server() -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

@@ -28,7 +28,7 @@ pub async fn build_runtime(
     config: &Config,
     sandbox: &Sandbox,
     store: Arc<chitin_store::Store>,
-) -> anyhow::Result<AgentRuntime> {
+) -> anyhow::Result<(AgentRuntime, Vec<Arc<chitin_sandbox::Plugin>>)> {
     if config.agents.is_empty() {
         anyhow::bail!(
             "no agents are configured in {}; add an [agents.main] section with a model (see the \
@@ -100,13 +100,17 @@ pub async fn build_runtime(
                 .map_err(|err| anyhow::anyhow!(err))?;
         }
     }
-    Ok(AgentRuntime::new(
+    let runtime = AgentRuntime::new(
         store,
         tools,
         agents,
         config.limits.max_concurrent_runs,
         RetryPolicy::default(),
-    ))
+    )
+    .with_approval_timeout(std::time::Duration::from_secs(
+        config.limits.approval_timeout_secs,
+    ));
+    Ok((runtime, plugins.into_values().collect()))
 }
 
 fn build_agent(

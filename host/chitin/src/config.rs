@@ -41,6 +41,22 @@ pub struct GatewaySection {
     /// Bearer token clients must present (use `${CHITIN_GATEWAY_TOKEN}` rather than a literal).
     #[serde(default)]
     pub token: Option<String>,
+    /// Browser origins besides the gateway's own that may open its WebSocket
+    /// (e.g. "https://console.example.com").
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Largest WebSocket frame accepted.
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: usize,
+    /// Tick events and pings; three intervals without a frame from a client close it.
+    #[serde(default = "default_tick_interval_ms")]
+    pub tick_interval_ms: u64,
+    /// Time a new WebSocket has to send `connect`.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// On stop, how long runs in progress may take to finish before connections close.
+    #[serde(default = "default_drain_timeout_secs")]
+    pub drain_timeout_secs: u64,
 }
 
 impl Default for GatewaySection {
@@ -49,8 +65,61 @@ impl Default for GatewaySection {
             bind: default_bind(),
             port: default_port(),
             token: None,
+            allowed_origins: Vec::new(),
+            max_frame_bytes: default_max_frame_bytes(),
+            tick_interval_ms: default_tick_interval_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            drain_timeout_secs: default_drain_timeout_secs(),
         }
     }
+}
+
+impl GatewaySection {
+    pub fn ws_limits(&self) -> chitin_gateway::WsLimits {
+        chitin_gateway::WsLimits {
+            max_frame_bytes: self.max_frame_bytes,
+            tick_interval: std::time::Duration::from_millis(self.tick_interval_ms),
+            connect_timeout: std::time::Duration::from_millis(self.connect_timeout_ms),
+            ..chitin_gateway::WsLimits::default()
+        }
+    }
+
+    /// Where a local client reaches this gateway: the bind address, or loopback for a
+    /// wildcard bind.
+    pub fn local_url(&self) -> String {
+        let host = if self.bind.is_unspecified() {
+            match self.bind {
+                std::net::IpAddr::V4(_) => "127.0.0.1".to_string(),
+                std::net::IpAddr::V6(_) => "[::1]".to_string(),
+            }
+        } else {
+            match self.bind {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            }
+        };
+        format!("ws://{host}:{}/ws", self.port)
+    }
+}
+
+fn default_max_frame_bytes() -> usize {
+    chitin_gateway::WsLimits::default().max_frame_bytes
+}
+
+fn default_tick_interval_ms() -> u64 {
+    chitin_gateway::WsLimits::default()
+        .tick_interval
+        .as_millis() as u64
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    chitin_gateway::WsLimits::default()
+        .connect_timeout
+        .as_millis() as u64
+}
+
+fn default_drain_timeout_secs() -> u64 {
+    chitin_gateway::DEFAULT_DRAIN_TIMEOUT.as_secs()
 }
 
 fn default_bind() -> std::net::IpAddr {
@@ -108,6 +177,17 @@ impl Config {
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
         let mut config: Config =
             toml::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+        let gateway = &config.gateway;
+        if gateway.max_frame_bytes < 1024
+            || gateway.tick_interval_ms < 100
+            || gateway.connect_timeout_ms < 100
+        {
+            anyhow::bail!(
+                "{}: [gateway] max_frame_bytes must be at least 1024, tick_interval_ms and \
+                 connect_timeout_ms at least 100",
+                path.display()
+            );
+        }
         if config.sandbox.max_instances == 0 {
             anyhow::bail!(
                 "{}: [sandbox] max_instances must be at least 1",

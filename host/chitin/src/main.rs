@@ -1,8 +1,10 @@
 //! `chitin`: the command-line entry point.
 
 mod agents;
+mod client;
 mod commands;
 mod config;
+mod config_file;
 mod home;
 
 use std::process::ExitCode;
@@ -35,8 +37,14 @@ enum Command {
     /// Manage the encrypted secret store.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
-    /// Serve the agents over HTTP (OpenAI-compatible API) on 127.0.0.1:18789.
+    /// Serve the agents on 127.0.0.1:18789: web UI, WebSocket protocol, OpenAI-compatible
+    /// API. `chitin gateway call <method>` calls a running one.
     Gateway(commands::gateway::GatewayArgs),
+    /// What a running gateway is doing.
+    Status(commands::status::StatusArgs),
+    /// Send a message through a running gateway.
+    #[command(subcommand)]
+    Message(commands::message::MessageCommand),
     /// Run one agent turn and stream the answer to stdout.
     Agent(commands::agent::AgentArgs),
     /// Inspect and reset conversation sessions.
@@ -57,6 +65,8 @@ fn main() -> ExitCode {
         Command::Secrets(cmd) => commands::secrets::run(cmd, &home),
         Command::Agent(args) => commands::agent::run(args, &home),
         Command::Gateway(args) => commands::gateway::run(args, &home),
+        Command::Status(args) => commands::status::run(args, &home),
+        Command::Message(cmd) => commands::message::run(cmd, &home),
         Command::Sessions(cmd) => commands::sessions::run(cmd, &home),
         Command::Models(cmd) => commands::models::run(cmd, &home),
     };

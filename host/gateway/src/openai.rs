@@ -108,6 +108,14 @@ pub async fn chat_completions(
             );
         }
     };
+    if state.is_draining() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "shutting_down",
+            "the gateway is shutting down and takes no new requests; retry after it restarts",
+        );
+    }
     if state.runtime.agent(&request.model).is_err() {
         return error(
             StatusCode::NOT_FOUND,

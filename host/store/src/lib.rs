@@ -10,6 +10,7 @@ mod error;
 mod kv;
 mod memory;
 mod migrations;
+mod pairing;
 mod sessions;
 mod usage;
 
@@ -26,6 +27,7 @@ pub use memory::{
     SNIPPET_MARK_END, SNIPPET_MARK_START,
 };
 pub use migrations::SCHEMA_VERSION;
+pub use pairing::{MAX_PENDING_PER_CHANNEL, PairingRequest};
 /// Re-exported so crates adding tables use the same rusqlite as the store.
 pub use rusqlite;
 pub use sessions::{

@@ -187,6 +187,31 @@ const MIGRATIONS: &[Migration] = &[
         END;
     "#,
     },
+    Migration {
+        description: "pairing requests and approved senders",
+        sql: r#"
+        -- A DM from an unknown sender on a channel creates a request with a short code; the
+        -- operator approves or rejects it by code. Approved senders are remembered per channel.
+        CREATE TABLE pairing_requests (
+            code         TEXT PRIMARY KEY,
+            channel      TEXT NOT NULL,
+            sender       TEXT NOT NULL,
+            display_name TEXT,
+            created_ms   INTEGER NOT NULL,
+            expires_ms   INTEGER NOT NULL,
+            status       TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+            resolved_ms  INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX pairing_requests_by_sender ON pairing_requests (channel, sender, status);
+
+        CREATE TABLE paired_senders (
+            channel     TEXT NOT NULL,
+            sender      TEXT NOT NULL,
+            approved_ms INTEGER NOT NULL,
+            PRIMARY KEY (channel, sender)
+        ) WITHOUT ROWID;
+    "#,
+    },
 ];
 
 /// The schema version this build creates and understands.

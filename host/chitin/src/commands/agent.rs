@@ -45,7 +45,8 @@ pub fn run(args: AgentArgs, home: &Home) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let (sandbox, store) = super::open_sandbox_and_store(home, &config)?;
-        let agents = crate::agents::build_runtime(home, &config, &sandbox, store).await?;
+        let (agents, _plugins) =
+            crate::agents::build_runtime(home, &config, &sandbox, store).await?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let request = RunRequest {
             agent_id,

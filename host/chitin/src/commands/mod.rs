@@ -2,10 +2,12 @@
 
 pub mod agent;
 pub mod gateway;
+pub mod message;
 pub mod models;
 pub mod plugin;
 pub mod secrets;
 pub mod sessions;
+pub mod status;
 pub mod tool;
 
 use std::sync::Arc;
