@@ -165,6 +165,7 @@ async fn failover_turn(failing: Vendor, answering: Vendor) {
                 agent_id: "main".into(),
                 session_key: "agent:main:test:default:dm:me".into(),
                 message: "ping through echo".into(),
+                origin: chitin_agent::RunOrigin::Interactive,
             },
             tx,
         )

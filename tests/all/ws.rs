@@ -1033,3 +1033,210 @@ async fn a_stopping_gateway_finishes_runs_then_says_goodbye() {
     let status = gw.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+fn exec_call(id: &'static str, command: &str) -> crate::fakes::Reply {
+    let args: &'static str = Box::leak(
+        serde_json::json!({"command": command})
+            .to_string()
+            .into_boxed_str(),
+    );
+    FakeOpenAi::tool_calls(&[(0, Some((id, "exec")), args)], "tool_calls")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
+    let fake = FakeOpenAi::start(vec![
+        // 1: not allowlisted -> approval over the protocol.
+        fixed(exec_call("x1", "cat notes.txt")),
+        fixed(FakeOpenAi::text(&["Read it."], 10, 2, 0)),
+        // 2: allowlisted -> runs at once.
+        fixed(exec_call("x2", "ls")),
+        fixed(FakeOpenAi::text(&["Listed."], 10, 2, 0)),
+        // 3: a shell construct -> refused without asking.
+        fixed(exec_call("x3", "cat notes.txt; id")),
+        fixed(FakeOpenAi::text(&["No shell then."], 10, 2, 0)),
+        // 4: approval by a chat command from another session.
+        fixed(exec_call("x4", "wc -c notes.txt")),
+        fixed(FakeOpenAi::text(&["Counted."], 10, 2, 0)),
+    ])
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    write_config(home.path(), fake.server.port(), "");
+    let mut config = std::fs::read_to_string(home.path().join("chitin.toml")).unwrap();
+    // The test's agent asks for echo; exec has its own policy.
+    config.push_str("\n[tools.exec]\npolicy = \"ask\"\nallow = [\"ls\"]\ntimeout_secs = 10\n");
+    std::fs::write(home.path().join("chitin.toml"), config).unwrap();
+    let path = home.path().to_path_buf();
+    let gw = tokio::task::spawn_blocking(move || start(&path))
+        .await
+        .unwrap();
+    std::fs::write(
+        home.path().join("workspace-main/notes.txt"),
+        "the secret plan\n",
+    )
+    .unwrap();
+    let mut ws = Ws::connected(&gw.url).await;
+    let mut operator = Ws::connected(&gw.url).await;
+
+    // 1. Asks, then runs once approved.
+    let run = ws
+        .call(
+            "agent.run",
+            json!({"agent": "main", "message": "read my notes"}),
+        )
+        .await;
+    let requested = operator
+        .event("approval requested", |e| {
+            e["event"] == "approval" && e["payload"]["kind"] == "requested"
+        })
+        .await;
+    assert_eq!(requested["payload"]["approval"]["tool"], "exec");
+    assert!(
+        requested["payload"]["approval"]["arguments"]
+            .as_str()
+            .unwrap()
+            .contains("cat notes.txt")
+    );
+    operator
+        .call(
+            "approvals.resolve",
+            json!({"id": requested["payload"]["approval"]["id"], "decision": "approve"}),
+        )
+        .await;
+    let events = ws.run_events(run["runId"].as_str().unwrap()).await;
+    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    assert_eq!(end["ok"], true, "{end}");
+    assert!(
+        end["output"].as_str().unwrap().contains("the secret plan"),
+        "{end}"
+    );
+
+    // 2. Allowlisted: no approval.
+    let run = ws
+        .call(
+            "agent.run",
+            json!({"agent": "main", "message": "list files"}),
+        )
+        .await;
+    let events = ws.run_events(run["runId"].as_str().unwrap()).await;
+    assert!(
+        !events.iter().any(|e| e["kind"] == "approval"),
+        "{events:?}"
+    );
+    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    assert!(
+        end["output"].as_str().unwrap().contains("notes.txt"),
+        "{end}"
+    );
+
+    // 3. Shell syntax is refused before anyone is asked.
+    let run = ws
+        .call(
+            "agent.run",
+            json!({"agent": "main", "message": "be sneaky"}),
+        )
+        .await;
+    let events = ws.run_events(run["runId"].as_str().unwrap()).await;
+    assert!(
+        !events.iter().any(|e| e["kind"] == "approval"),
+        "{events:?}"
+    );
+    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    assert_eq!(end["ok"], false);
+    assert!(
+        end["output"].as_str().unwrap().contains("no shell"),
+        "{end}"
+    );
+
+    // 4. `/approve <id>` typed in a chat (another session of the agent) resolves it.
+    let run = ws
+        .call(
+            "agent.run",
+            json!({"agent": "main", "message": "count bytes"}),
+        )
+        .await;
+    let requested = operator
+        .event("approval requested", |e| {
+            e["event"] == "approval" && e["payload"]["kind"] == "requested"
+        })
+        .await;
+    let id = requested["payload"]["approval"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listing = operator
+        .call(
+            "agent.run",
+            json!({"agent": "main", "sessionKey": "agent:main:webchat:ops", "message": "/approve"}),
+        )
+        .await;
+    let reply = operator
+        .run_events(listing["runId"].as_str().unwrap())
+        .await;
+    assert!(
+        reply.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .contains(&id),
+        "{reply:?}"
+    );
+    let command = operator
+        .call(
+            "agent.run",
+            json!({"agent": "main", "sessionKey": "agent:main:webchat:ops", "message": format!("/approve {id}")}),
+        )
+        .await;
+    let reply = operator
+        .run_events(command["runId"].as_str().unwrap())
+        .await;
+    assert!(
+        reply.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Approved"),
+        "{reply:?}"
+    );
+    let events = ws.run_events(run["runId"].as_str().unwrap()).await;
+    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    assert!(
+        end["output"].as_str().unwrap().contains("16 notes.txt"),
+        "{end}"
+    );
+
+    // Every exec is in the audit log with its argv.
+    let store = chitin_store::Store::open(&home.path().join("chitin.db")).unwrap();
+    let runs: Vec<serde_json::Value> = store
+        .audit_recent(50)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "exec")
+        .map(|a| a.detail)
+        .collect();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(
+        runs.iter()
+            .any(|r| r["argv"] == json!(["cat", "notes.txt"]) && r["approved"] == true)
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r["argv"] == json!(["ls"]) && r["approved"] == false)
+    );
+}
+
+#[test]
+fn exec_cannot_allowlist_a_shell() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("chitin.toml"),
+        "[tools.exec]\npolicy = \"allowlist\"\nallow = [\"bash\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chitin"))
+        .args(["gateway", "--port", "0"])
+        .env("CHITIN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("allow everything"), "{stderr}");
+}

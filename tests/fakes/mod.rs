@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod anthropic;
+pub mod brave;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;

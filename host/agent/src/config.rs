@@ -107,6 +107,10 @@ pub struct AgentConfig {
     /// call; an approval nobody gives within `[limits] approval_timeout_secs` is a denial.
     #[serde(default)]
     pub require_approval: Vec<String>,
+    /// Writing or sending tools (same patterns) that unattended runs (cron, heartbeat,
+    /// webhooks) may still call after reading untrusted input. Empty: none may.
+    #[serde(default)]
+    pub unattended_allow: Vec<String>,
 }
 
 fn default_agent_concurrency() -> usize {
@@ -141,6 +145,13 @@ impl AgentConfig {
     pub fn allows_tool(&self, tool: &str) -> bool {
         let matches = |pattern: &String| tool_matches(pattern, tool);
         self.tools_allow.iter().any(matches) && !self.tools_deny.iter().any(matches)
+    }
+
+    /// Whether an unattended run may call `tool` after reading untrusted input.
+    pub fn allows_unattended(&self, tool: &str) -> bool {
+        self.unattended_allow
+            .iter()
+            .any(|pattern| tool_matches(pattern, tool))
     }
 
     /// Whether each call of `tool` needs an operator's approval.

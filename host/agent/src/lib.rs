@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod dates;
 pub mod events;
+pub mod exec;
 pub mod memory;
 pub mod provider;
 pub mod runtime;
@@ -15,8 +16,9 @@ pub mod tools;
 pub use approvals::{ApprovalEvent, Approvals, Decision, PendingApproval};
 pub use config::{AgentConfig, LimitsConfig, ModelConfig, ProviderConfig, QueueMode};
 pub use events::AgentEvent;
+pub use exec::{Exec, ExecConfig, ExecPolicy};
 pub use provider::{Failure, ModelProvider, PluginProvider};
 pub use runtime::{
-    Agent, AgentError, AgentRuntime, ResolvedModel, RetryPolicy, RunOutcome, RunRequest,
+    Agent, AgentError, AgentRuntime, ResolvedModel, RetryPolicy, RunOrigin, RunOutcome, RunRequest,
 };
 pub use tools::{ToolRegistry, ToolResult};

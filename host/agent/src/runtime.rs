@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chitin_manifest::Effect;
 use chitin_sandbox::{
     Completion, CompletionRequest, Message, ProviderError, Role, StreamEvent, ToolDefinition,
 };
@@ -115,6 +116,26 @@ pub struct RunRequest {
     pub agent_id: String,
     pub session_key: String,
     pub message: String,
+    pub origin: RunOrigin,
+}
+
+/// Who started a run, which decides what it may do after reading untrusted input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunOrigin {
+    /// Someone is in the conversation (chat, the API, the CLI) and sees what happens.
+    #[default]
+    Interactive,
+    /// Started by a schedule (cron, heartbeat) with the operator's own prompt; nobody watches.
+    Scheduled,
+    /// Started by something from outside (a webhook, an inbound mail): the message itself is
+    /// untrusted, and nobody watches.
+    External,
+}
+
+impl RunOrigin {
+    fn unattended(self) -> bool {
+        self != RunOrigin::Interactive
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +176,13 @@ pub struct AgentRuntime {
 
 /// Approvals nobody answers are denied after this long unless configured otherwise.
 const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What the origin gate needs to know about the run so far.
+#[derive(Clone, Copy)]
+struct Gate {
+    origin: RunOrigin,
+    tainted: bool,
+}
 
 /// Outcome of one provider round, with failover done.
 enum Step {
@@ -255,6 +283,23 @@ impl AgentRuntime {
         events: UnboundedSender<AgentEvent>,
     ) -> Result<RunOutcome, AgentError> {
         let agent = self.agent(&request.agent_id)?;
+        // Before the lane: the turn that waits for this approval holds the lane.
+        if let Some(reply) = self.approval_command(&agent, &request) {
+            let _ = events.send(AgentEvent::TextDelta {
+                text: reply.clone(),
+            });
+            let _ = events.send(AgentEvent::Done {
+                text: reply.clone(),
+            });
+            return Ok(RunOutcome {
+                text: reply,
+                iterations: 0,
+                model: String::new(),
+                collected: false,
+                input_tokens: 0,
+                output_tokens: 0,
+            });
+        }
         let lane = self.lane(&request.session_key);
         let mut message = request.message;
         let _turn = match agent.config.queue_mode {
@@ -310,7 +355,14 @@ impl AgentRuntime {
             .map_err(|_| AgentError::Store("the runtime is shutting down".into()))?;
         let generation = lane.generation.subscribe();
         let timeout = agent.config.timeout();
-        let turn = self.turn(&agent, &request.session_key, message, &events, generation);
+        let turn = self.turn(
+            &agent,
+            &request.session_key,
+            message,
+            request.origin,
+            &events,
+            generation,
+        );
         let result = match tokio::time::timeout(timeout, turn).await {
             Ok(result) => result,
             Err(_) => Err(AgentError::Timeout(timeout)),
@@ -335,6 +387,7 @@ impl AgentRuntime {
         agent: &Agent,
         session_key: &str,
         message: String,
+        origin: RunOrigin,
         events: &UnboundedSender<AgentEvent>,
         mut generation: watch::Receiver<u64>,
     ) -> Result<RunOutcome, AgentError> {
@@ -353,6 +406,9 @@ impl AgentRuntime {
             .definitions(|name| agent.config.allows_tool(name));
         let mut compacted = false;
         let (mut input_tokens, mut output_tokens) = (0, 0);
+        // Whether the model has seen text from outside in this turn: an external trigger's
+        // message, or the output of a tool that reads untrusted input.
+        let mut tainted = origin == RunOrigin::External;
         for iteration in 1..=agent.config.max_iterations {
             let step = tokio::select! {
                 step = self.model_step(agent, session_key, &tools, events, iteration, !compacted) => step?,
@@ -407,36 +463,52 @@ impl AgentRuntime {
                     output_tokens,
                 });
             }
-            let results = tokio::select! {
-                results = self.run_tools(agent, session_key, &completion, events) => results,
+            let gate = Gate { origin, tainted };
+            let (results, read_untrusted) = tokio::select! {
+                results = self.run_tools(agent, session_key, &completion, events, gate) => results,
                 _ = generation.changed() => return Err(AgentError::Interrupted),
             };
+            tainted |= read_untrusted;
             self.store.append_messages(session_key, &results)?;
         }
         Err(AgentError::MaxIterations(agent.config.max_iterations))
     }
 
     /// Runs the completion's tool calls concurrently (they are independent by construction:
-    /// the model issued them together) and returns their results as tool messages in order.
+    /// the model issued them together) and returns their results as tool messages in order,
+    /// and whether any of them read untrusted input.
     async fn run_tools(
         &self,
         agent: &Agent,
         session_key: &str,
         completion: &Completion,
         events: &UnboundedSender<AgentEvent>,
-    ) -> Vec<NewMessage> {
+        gate: Gate,
+    ) -> (Vec<NewMessage>, bool) {
+        let read_untrusted = completion.tool_calls.iter().any(|call| {
+            self.gate_refusal(agent, &call.name, gate).is_none()
+                && agent.config.allows_tool(&call.name)
+                && self
+                    .tools
+                    .effects(&call.name)
+                    .contains(&Effect::ReadsUntrusted)
+        });
         let calls = completion.tool_calls.iter().map(|call| async move {
             let _ = events.send(AgentEvent::ToolStart {
                 id: call.id.clone(),
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             });
+            let needs_approval = agent.config.requires_approval(&call.name)
+                || self.tools.needs_approval(&call.name, &call.arguments);
             let verdict = if !agent.config.allows_tool(&call.name) {
                 Err(format!(
                     "tool `{}` is not allowed for this agent",
                     call.name
                 ))
-            } else if agent.config.requires_approval(&call.name) {
+            } else if let Some(refusal) = self.gate_refusal(agent, &call.name, gate) {
+                Err(refusal)
+            } else if needs_approval {
                 self.await_approval(agent, session_key, call, events).await
             } else {
                 Ok(())
@@ -454,6 +526,7 @@ impl AgentRuntime {
                     workspace: &agent.workspace,
                     skills: &agent.skills,
                     store: &self.store,
+                    approved: needs_approval,
                 };
                 self.tools.call(&call.name, &call.arguments, &cx).await
             };
@@ -475,7 +548,78 @@ impl AgentRuntime {
                 provider_data: None,
             }
         });
-        join_all(calls).await
+        (join_all(calls).await, read_untrusted)
+    }
+
+    /// The origin gate: an unattended run that has read untrusted input may not write or send,
+    /// unless the operator allowed the tool for unattended runs. Text planted in a web page or
+    /// an email must not be able to make a cron job mail the user's files away.
+    fn gate_refusal(&self, agent: &Agent, tool: &str, gate: Gate) -> Option<String> {
+        if !(gate.origin.unattended() && gate.tainted) {
+            return None;
+        }
+        let effects = self.tools.effects(tool);
+        if !(effects.contains(&Effect::Writes) || effects.contains(&Effect::Sends)) {
+            return None;
+        }
+        if agent.config.allows_unattended(tool) {
+            return None;
+        }
+        Some(format!(
+            "`{tool}` writes or sends, and this unattended run has read untrusted input, so it \
+             is blocked (the operator can allow it with [agents.{}] unattended_allow)",
+            agent.id
+        ))
+    }
+
+    /// `/approve <id> [reason]` and `/deny <id> [reason]` typed in a chat resolve a pending
+    /// approval of the same agent without a model turn; the reply says what happened.
+    fn approval_command(&self, agent: &Agent, request: &RunRequest) -> Option<String> {
+        let text = request.message.trim();
+        let (approve, rest) = if let Some(rest) = text.strip_prefix("/approve") {
+            (true, rest)
+        } else if let Some(rest) = text.strip_prefix("/deny") {
+            (false, rest)
+        } else {
+            return None;
+        };
+        if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+            return None;
+        }
+        let mut words = rest.trim().splitn(2, char::is_whitespace);
+        let pending = self.approvals.list();
+        let Some(id) = words.next().filter(|id| !id.is_empty()) else {
+            let mine: Vec<String> = pending
+                .iter()
+                .filter(|p| p.agent_id == agent.id)
+                .map(|p| format!("{} ({} {})", p.id, p.tool, p.arguments))
+                .collect();
+            return Some(if mine.is_empty() {
+                "Nothing is waiting for approval.".into()
+            } else {
+                format!(
+                    "Waiting for approval: {}. Reply /approve <id> or /deny <id>.",
+                    mine.join("; ")
+                )
+            });
+        };
+        let reason = words.next().map(|r| r.trim().to_string());
+        if !pending.iter().any(|p| p.id == id && p.agent_id == agent.id) {
+            return Some(format!(
+                "No approval `{id}` is waiting for agent {} (already decided or expired?).",
+                agent.id
+            ));
+        }
+        let actor = format!("chat:{}", request.session_key);
+        Some(match self.approvals.resolve(id, approve, &actor, reason) {
+            Ok(approval) => format!(
+                "{} {id}: {} {}",
+                if approve { "Approved" } else { "Denied" },
+                approval.tool,
+                approval.arguments
+            ),
+            Err(why) => why,
+        })
     }
 
     /// Waits for the operator to approve a call. `Err` carries what the model is told when the
@@ -891,6 +1035,7 @@ impl AgentRuntime {
                         workspace: &agent.workspace,
                         skills: &agent.skills,
                         store: &self.store,
+                        approved: false,
                     };
                     let result = self.tools.call(&call.name, &call.arguments, &cx).await;
                     if result.is_error {

@@ -1,15 +1,17 @@
 //! The tools an agent can call: sandboxed tool plugins, and a few native tools that act on
 //! host state (memory and skills), which no plugin could be trusted with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use chitin_manifest::Effect;
 use chitin_sandbox::{CallContext, Plugin, PluginError, ToolDefinition};
 use chitin_store::Store;
 use chitin_workspace::{SkillSet, Workspace};
 use serde_json::{Value, json};
 
 use crate::dates;
+use crate::exec::{Exec, ExecPolicy, Verdict};
 
 /// Tool output fed back to the model is cut here: a tool's answer is not a bulk channel.
 pub const MAX_TOOL_RESULT_CHARS: usize = 32_000;
@@ -21,12 +23,14 @@ enum Kind {
     MemorySearch,
     MemoryGet,
     MemoryWrite,
+    Exec,
 }
 
 #[derive(Clone)]
 struct Entry {
     definition: ToolDefinition,
     kind: Kind,
+    effects: BTreeSet<Effect>,
 }
 
 /// What one agent's tools need from the host.
@@ -37,6 +41,8 @@ pub struct ToolContext<'a> {
     pub workspace: &'a Workspace,
     pub skills: &'a SkillSet,
     pub store: &'a Store,
+    /// An operator approved this call (tools that ask run only then).
+    pub approved: bool,
 }
 
 /// The result of one tool call as the model will see it.
@@ -74,6 +80,7 @@ fn truncate(mut text: String) -> String {
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
     tools: BTreeMap<String, Entry>,
+    exec: Option<Arc<Exec>>,
 }
 
 impl ToolRegistry {
@@ -109,6 +116,12 @@ impl ToolRegistry {
             ),
         ];
         for (name, description, schema, kind) in native {
+            // Skills and memory are the operator's and the agent's own text; writing memory
+            // changes what later turns see.
+            let effects = match kind {
+                Kind::MemoryWrite => BTreeSet::from([Effect::Writes]),
+                _ => BTreeSet::new(),
+            };
             registry.tools.insert(
                 name.to_string(),
                 Entry {
@@ -118,10 +131,48 @@ impl ToolRegistry {
                         parameters_schema: schema.to_string(),
                     },
                     kind,
+                    effects,
                 },
             );
         }
         registry
+    }
+
+    /// Offers `exec` under `policy` (nothing is added for [`ExecPolicy::Deny`]).
+    pub fn with_exec(mut self, exec: Exec) -> ToolRegistry {
+        if exec.policy == ExecPolicy::Deny {
+            return self;
+        }
+        self.tools.insert(
+            "exec".into(),
+            Entry {
+                definition: ToolDefinition {
+                    name: "exec".into(),
+                    description: "Run one installed program with arguments in the workspace \
+                                  directory, without a shell (no pipes, redirections or globs). \
+                                  Returns the exit code and output. Some programs need the \
+                                  operator's approval first."
+                        .into(),
+                    parameters_schema: json!({"type":"object","properties":{"command":{"type":"string","description":"program and arguments, e.g. \"git log -n 5\""}},"required":["command"]}).to_string(),
+                },
+                kind: Kind::Exec,
+                // Any program can do anything.
+                effects: Effect::ALL.into(),
+            },
+        );
+        self.exec = Some(Arc::new(exec));
+        self
+    }
+
+    /// Whether this call must wait for an operator (beyond the agent's `require_approval`).
+    pub fn needs_approval(&self, name: &str, arguments: &str) -> bool {
+        match (self.tools.get(name).map(|e| &e.kind), &self.exec) {
+            (Some(Kind::Exec), Some(exec)) => {
+                let args = serde_json::from_str(arguments).unwrap_or(Value::Null);
+                matches!(exec.decide(&args), Verdict::Ask { .. })
+            }
+            _ => false,
+        }
     }
 
     /// Adds every tool a tool plugin describes. A name already taken is refused, naming both
@@ -143,6 +194,13 @@ impl ToolRegistry {
                     spec.name
                 ));
             }
+            let effects = plugin
+                .manifest()
+                .effects
+                .get(&spec.name)
+                .map(|e| e.iter().copied().collect())
+                // Undeclared: assume the worst (untrusted output, writes, sends).
+                .unwrap_or_else(|| Effect::ALL.into());
             self.tools.insert(
                 spec.name.clone(),
                 Entry {
@@ -152,6 +210,7 @@ impl ToolRegistry {
                         parameters_schema: spec.parameters_schema,
                     },
                     kind: Kind::Sandboxed(plugin.clone()),
+                    effects,
                 },
             );
         }
@@ -165,6 +224,13 @@ impl ToolRegistry {
             .filter(|e| allowed(&e.definition.name))
             .map(|e| e.definition.clone())
             .collect()
+    }
+
+    /// What a tool does (all effects for an unknown name).
+    pub fn effects(&self, name: &str) -> BTreeSet<Effect> {
+        self.tools
+            .get(name)
+            .map_or_else(|| Effect::ALL.into(), |e| e.effects.clone())
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -249,6 +315,41 @@ impl ToolRegistry {
                 match cx.workspace.read_relative(path, from, lines) {
                     Ok(text) => ToolResult::ok(text),
                     Err(err) => ToolResult::error(err.to_string()),
+                }
+            }
+            Kind::Exec => {
+                let Some(exec) = &self.exec else {
+                    return ToolResult::error("exec is turned off");
+                };
+                let (program, argv) = match exec.decide(&args) {
+                    Verdict::Run { program, argv } => (program, argv),
+                    Verdict::Ask { program, argv } if cx.approved => (program, argv),
+                    Verdict::Ask { argv, .. } => {
+                        return ToolResult::error(format!(
+                            "`{}` needs an operator's approval, which this call did not get",
+                            argv[0]
+                        ));
+                    }
+                    Verdict::Refuse(why) => return ToolResult::error(why),
+                };
+                let outcome = exec.run(&program, &argv, cx.workspace.root()).await;
+                let audit = match &outcome {
+                    Ok(out) => json!({"argv": argv, "program": program, "exitCode": out.exit_code,
+                                      "timedOut": out.timed_out, "approved": cx.approved}),
+                    Err(why) => json!({"argv": argv, "program": program, "error": why}),
+                };
+                if let Err(err) = cx
+                    .store
+                    .audit(&format!("agent:{}", cx.agent_id), "exec", &audit)
+                {
+                    tracing::warn!(%err, "could not audit an exec call");
+                }
+                match outcome {
+                    Ok(out) if out.exit_code == Some(0) => {
+                        ToolResult::ok(out.render(exec.timeout()))
+                    }
+                    Ok(out) => ToolResult::error(out.render(exec.timeout())),
+                    Err(why) => ToolResult::error(why),
                 }
             }
             Kind::MemoryWrite => {

@@ -199,6 +199,7 @@ fn request(message: &str) -> RunRequest {
         agent_id: "main".into(),
         session_key: "agent:main:test:default:dm:me".into(),
         message: message.into(),
+        origin: chitin_agent::RunOrigin::Interactive,
     }
 }
 
@@ -662,6 +663,7 @@ async fn agent_concurrency_is_capped_across_sessions() {
                         agent_id: "main".into(),
                         session_key: session.into(),
                         message: "hi".into(),
+                        origin: chitin_agent::RunOrigin::Interactive,
                     },
                     tx,
                 )

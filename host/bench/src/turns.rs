@@ -147,6 +147,7 @@ pub fn run(
                         agent_id: "main".into(),
                         session_key: session,
                         message: format!("message {i}"),
+                        origin: chitin_agent::RunOrigin::Interactive,
                     },
                     tx,
                 )

@@ -91,7 +91,8 @@ pub async fn build_runtime(
             }
         }
     }
-    let mut tools = ToolRegistry::with_native_tools();
+    let exec = chitin_agent::Exec::new(&config.tools.exec).map_err(|err| anyhow::anyhow!(err))?;
+    let mut tools = ToolRegistry::with_native_tools().with_exec(exec);
     for plugin in plugins.values() {
         if plugin.manifest().kind == PluginKind::Tool {
             tools

@@ -28,6 +28,17 @@ pub struct Config {
     pub limits: chitin_agent::LimitsConfig,
     #[serde(default)]
     pub gateway: GatewaySection,
+    #[serde(default)]
+    pub tools: ToolsSection,
+}
+
+/// Host tools that are not plugins.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsSection {
+    /// `exec`: off unless a policy is set.
+    #[serde(default)]
+    pub exec: chitin_agent::ExecConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,6 +213,8 @@ impl Config {
                 *plugin_path = base.join(&*plugin_path);
             }
         }
+        chitin_agent::Exec::new(&config.tools.exec)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
         let plugin_ids: Vec<&str> = config.plugins.keys().map(String::as_str).collect();
         chitin_agent::config::validate(&config.agents, &config.providers, &plugin_ids)
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;

@@ -150,6 +150,7 @@ pub async fn chat_completions(
             sanitize(&peer)
         ),
         message,
+        origin: chitin_agent::RunOrigin::Interactive,
     };
     let id = format!("chatcmpl-{}", state.next_id());
     let created = now_secs();

@@ -80,7 +80,7 @@ pub use grant::{
     EffectiveGrant, EffectiveSecret, FileGrant, Grant, GrantError, KvGrant, SecretGrant,
 };
 pub use manifest::{
-    Access, Capabilities, ConfigRequest, FileRequest, InjectAt, KvRequest, Language,
+    Access, Capabilities, ConfigRequest, Effect, FileRequest, InjectAt, KvRequest, Language,
     MAX_KV_QUOTA_BYTES, Manifest, PluginKind, SecretRequest, WebhookRequest, WebhookVerification,
 };
 pub use pattern::{HostMatch, HostPattern, PatternError, PortMatch};

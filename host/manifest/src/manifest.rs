@@ -1,6 +1,6 @@
 //! The manifest: what a plugin is and what it asks to be allowed to do.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use ipnet::IpNet;
@@ -32,6 +32,46 @@ pub struct Manifest {
     pub capabilities: Capabilities,
     #[serde(default, skip_serializing_if = "budgets_are_default")]
     pub budgets: Budgets,
+    /// What each tool does, by tool name (`[effects] web_fetch = ["network",
+    /// "reads-untrusted"]`). A tool not listed is assumed to do everything: the agent treats
+    /// its output as untrusted and gates it as writing and sending.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub effects: BTreeMap<String, Vec<Effect>>,
+}
+
+/// A tool's effects, which decide what an unattended run may still do once it has read
+/// untrusted input (the origin gate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    /// Its output can carry text from outside (web pages, mail, other people's files).
+    ReadsUntrusted,
+    /// Changes files or other state.
+    Writes,
+    /// Sends something to people or services outside.
+    Sends,
+    /// Talks to the network.
+    Network,
+}
+
+impl Effect {
+    pub const ALL: [Effect; 4] = [
+        Effect::ReadsUntrusted,
+        Effect::Writes,
+        Effect::Sends,
+        Effect::Network,
+    ];
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::ReadsUntrusted => "reads-untrusted",
+            Effect::Writes => "writes",
+            Effect::Sends => "sends",
+            Effect::Network => "network",
+        })
+    }
 }
 
 fn budgets_are_default(b: &Budgets) -> bool {
@@ -300,6 +340,20 @@ impl Manifest {
         })?;
         self.capabilities.validate()?;
         self.budgets.resolve(self.language)?;
+        for tool in self.effects.keys() {
+            if tool.is_empty()
+                || tool.len() > 64
+                || !tool
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(invalid(
+                    "effects",
+                    tool,
+                    "keys are tool names: 1 to 64 letters, digits, `_` and `-`",
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -57,8 +57,8 @@ pub(crate) enum KindPre {
     McpBridge(bindings::mcp_bridge::McpBridgePluginPre<PluginState>),
 }
 
-// Channel and MCP-bridge instances are created and linked here so that loading validates
-// every plugin kind; their call paths arrive with the channels and MCP work.
+// Channel instances are created and linked here so that loading validates every plugin kind;
+// their call path arrives with the channel work.
 #[allow(dead_code)]
 enum KindInstance {
     Tool(bindings::tool::ToolPlugin),
@@ -452,6 +452,39 @@ impl Plugin {
 }
 
 impl Plugin {
+    /// Hands one JSON-RPC message to an MCP-bridge plugin; returns its response (`None` for a
+    /// notification). A server's own JSON-RPC errors are in the response; `Err` is a sandbox
+    /// failure or the server refusing the message outright.
+    pub async fn mcp_handle(&self, message: &str) -> Result<Option<String>, PluginError> {
+        let mut live = self.start(PluginKind::McpBridge).await?;
+        let message = message.to_string();
+        let result = self
+            .invoke(&mut live, move |store, instance| match instance {
+                KindInstance::McpBridge(bridge) => Some(Box::pin(async move {
+                    bridge
+                        .chitin_plugin_mcp_server()
+                        .call_handle(store, &message)
+                        .await
+                })),
+                _ => None,
+            })
+            .await?;
+        match result {
+            Ok(response) => {
+                self.check_output_size(response.as_ref().map_or(0, String::len))?;
+                let response = response.map(|r| self.ctx.redactor.redact(&r).into_owned());
+                self.release(live);
+                Ok(response)
+            }
+            Err(message) => {
+                self.check_output_size(message.len())?;
+                let err = self.guest_failure(live.store.data(), message);
+                self.release(live);
+                Err(err)
+            }
+        }
+    }
+
     /// The models a provider plugin offers.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, PluginError> {
         let mut live = self.start(PluginKind::Provider).await?;

@@ -165,6 +165,139 @@ pub mod provider {
     }
 }
 
+#[cfg(feature = "mcp-bridge")]
+pub mod mcp {
+    //! MCP servers compiled to WebAssembly: the host sends one JSON-RPC message per call to
+    //! `handle` and gets the response (or none, for a notification). Implement [`McpServer`]
+    //! by hand, or describe tools and let [`ToolServer`] speak the protocol: `initialize`,
+    //! `ping`, `tools/list` and `tools/call`, with JSON-RPC errors for everything else.
+    //!
+    //! Each message may arrive in a fresh instance (Rust plugins run fresh per call), so a
+    //! server keeps no state between messages; use `host::kv` for anything that must last.
+
+    #[doc(hidden)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "mcp-bridge-plugin",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_mcp_bridge_world",
+            default_bindings_module: "chitin_sdk::mcp::bindings",
+            runtime_path: "chitin_sdk::wit_bindgen::rt",
+        });
+    }
+
+    pub use bindings::exports::chitin::plugin::mcp_server::Guest as McpServer;
+    use serde_json::{Value, json};
+
+    /// The protocol revisions [`ToolServer`] answers with: the client's when it is one of
+    /// these, else the newest.
+    pub const PROTOCOL_VERSIONS: &[&str] = &["2026-07-28", "2025-11-25", "2025-06-18"];
+
+    /// A tool of a [`ToolServer`].
+    pub struct McpTool {
+        pub name: &'static str,
+        pub description: &'static str,
+        /// JSON Schema of the arguments.
+        pub input_schema: Value,
+    }
+
+    /// A tool's result: text content, or a tool error (`isError: true`) the model sees.
+    pub type ToolResult = Result<String, String>;
+
+    /// Speaks MCP for a fixed set of tools.
+    pub struct ToolServer<'a> {
+        pub name: &'static str,
+        pub version: &'static str,
+        pub tools: &'a [McpTool],
+        pub call: &'a dyn Fn(&str, &Value) -> ToolResult,
+    }
+
+    impl ToolServer<'_> {
+        /// Handles one JSON-RPC message (what `McpServer::handle` gets).
+        pub fn handle(&self, message: &str) -> Result<Option<String>, String> {
+            let request: Value = match serde_json::from_str(message) {
+                Ok(value) => value,
+                Err(err) => {
+                    return Ok(Some(error(
+                        Value::Null,
+                        -32700,
+                        &format!("parse error: {err}"),
+                    )));
+                }
+            };
+            let id = request.get("id").cloned();
+            let method = request["method"].as_str().unwrap_or("");
+            // Notifications (no id) get no answer.
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            let result = match method {
+                "initialize" => {
+                    let asked = request["params"]["protocolVersion"].as_str().unwrap_or("");
+                    let version = PROTOCOL_VERSIONS
+                        .iter()
+                        .find(|v| **v == asked)
+                        .unwrap_or(&PROTOCOL_VERSIONS[0]);
+                    json!({
+                        "protocolVersion": version,
+                        "capabilities": {"tools": {"listChanged": false}},
+                        "serverInfo": {"name": self.name, "version": self.version},
+                    })
+                }
+                "ping" => json!({}),
+                "tools/list" => json!({
+                    "tools": self.tools.iter().map(|t| json!({
+                        "name": t.name,
+                        "description": t.description,
+                        "inputSchema": t.input_schema,
+                    })).collect::<Vec<_>>(),
+                }),
+                "tools/call" => {
+                    let name = request["params"]["name"].as_str().unwrap_or("");
+                    if !self.tools.iter().any(|t| t.name == name) {
+                        return Ok(Some(error(id, -32602, &format!("unknown tool: {name}"))));
+                    }
+                    let arguments = request["params"]
+                        .get("arguments")
+                        .cloned()
+                        .unwrap_or_else(|| json!({}));
+                    match (self.call)(name, &arguments) {
+                        Ok(text) => json!({"content": [{"type": "text", "text": text}]}),
+                        Err(text) => {
+                            json!({"content": [{"type": "text", "text": text}], "isError": true})
+                        }
+                    }
+                }
+                other => {
+                    return Ok(Some(error(
+                        id,
+                        -32601,
+                        &format!("method not found: {other}"),
+                    )));
+                }
+            };
+            Ok(Some(
+                json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
+            ))
+        }
+    }
+
+    fn error(id: Value, code: i64, message: &str) -> String {
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+    }
+
+    /// Exports a type implementing [`McpServer`] as the plugin's `chitin:plugin/mcp-server`.
+    #[macro_export]
+    macro_rules! export_mcp_server {
+        ($ty:ident) => {
+            $crate::mcp::bindings::__export_mcp_bridge_world!($ty);
+        };
+    }
+}
+
+#[cfg(feature = "mcp-bridge")]
+pub use mcp::bindings::chitin::plugin as host;
 #[cfg(feature = "provider")]
 pub use provider::bindings::chitin::plugin as host;
 /// The host interfaces of `chitin:plugin` (log, config, kv, http, secrets).
@@ -172,7 +305,7 @@ pub use provider::bindings::chitin::plugin as host;
 pub use tool::bindings::chitin::plugin as host;
 
 /// Convenience wrappers over [`host`].
-#[cfg(any(feature = "tool", feature = "provider"))]
+#[cfg(any(feature = "tool", feature = "provider", feature = "mcp-bridge"))]
 pub mod util {
     use crate::host::http::{self, HttpError, Request, Response};
     use crate::host::log;

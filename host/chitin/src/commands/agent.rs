@@ -52,6 +52,7 @@ pub fn run(args: AgentArgs, home: &Home) -> anyhow::Result<ExitCode> {
             agent_id,
             session_key: session,
             message: args.message.clone(),
+            origin: chitin_agent::RunOrigin::Interactive,
         };
         let verbose = args.verbose;
         let printer = tokio::spawn(async move {

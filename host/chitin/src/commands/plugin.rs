@@ -68,6 +68,25 @@ fn inspect(file: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
     for line in manifest.describe_capabilities() {
         println!("    - {line}");
     }
+    if manifest.kind == chitin_manifest::PluginKind::Tool {
+        println!("  tool effects:");
+        if manifest.effects.is_empty() {
+            println!(
+                "    - none declared: every tool is treated as reading untrusted input, writing and sending"
+            );
+        }
+        for (tool, effects) in &manifest.effects {
+            let list: Vec<String> = effects.iter().map(ToString::to_string).collect();
+            println!(
+                "    - {tool}: {}",
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            );
+        }
+    }
     let budgets = manifest
         .budgets
         .resolve(manifest.language)

@@ -204,6 +204,7 @@ fn start_run(
             agent_id: agent.to_string(),
             session_key: session_key.clone(),
             message: message.to_string(),
+            origin: chitin_agent::RunOrigin::Interactive,
         },
         move |payload| {
             target.event("agent", payload);
@@ -391,6 +392,7 @@ pub fn plugin_json(plugin: &Plugin) -> Value {
         "language": manifest.language.to_string(),
         "description": manifest.description,
         "digest": plugin.digest(),
+        "effects": manifest.effects,
         "grant": {
             "outbound": grant.outbound.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "allowPrivate": grant.allow_private.iter().map(ToString::to_string).collect::<Vec<_>>(),
