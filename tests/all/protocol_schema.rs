@@ -23,7 +23,7 @@ use crate::gateway::{TOKEN, start};
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-const STEP: Duration = Duration::from_secs(15);
+const STEP: Duration = Duration::from_secs(60);
 
 /// Every frame of every connection, in the order sent and received, in the format
 /// validate_frames.py reads.
@@ -128,7 +128,7 @@ impl Ws {
     async fn next(&mut self) -> Incoming {
         tokio::time::timeout(STEP, self.incoming.recv())
             .await
-            .unwrap_or_else(|_| panic!("{}: no frame from the gateway within 15 s", self.label))
+            .unwrap_or_else(|_| panic!("{}: no frame from the gateway within 60 s", self.label))
             .unwrap_or(Incoming::Closed(None))
     }
 

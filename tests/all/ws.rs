@@ -21,7 +21,7 @@ use crate::gateway::{Gateway, TOKEN, start};
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-const STEP: Duration = Duration::from_secs(15);
+const STEP: Duration = Duration::from_secs(60);
 
 /// A protocol client that keeps the events it sees while waiting for answers.
 struct Ws {
@@ -68,7 +68,7 @@ impl Ws {
         loop {
             let message = tokio::time::timeout(STEP, self.socket.next())
                 .await
-                .expect("no frame from the gateway within 15 s");
+                .expect("no frame from the gateway within 60 s");
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let frame: Value = serde_json::from_str(&text).unwrap();
@@ -1239,4 +1239,51 @@ fn exec_cannot_allowlist_a_shell() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("allow everything"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_can_be_decided_from_the_cli() {
+    let fake = FakeOpenAi::start(vec![
+        fixed(echo_call("cli")),
+        fixed(FakeOpenAi::text(&["Understood."], 10, 2, 0)),
+    ])
+    .await;
+    let (home, gw) = gateway(fake.server.port(), "").await;
+    let mut ws = Ws::connected(&gw.url).await;
+    let run = ws
+        .call("agent.run", json!({"agent": "main", "message": "echo cli"}))
+        .await;
+    ws.event("approval requested", |e| {
+        e["event"] == "approval" && e["payload"]["kind"] == "requested"
+    })
+    .await;
+    let url = format!("{}/ws", gw.url.replace("http://", "ws://"));
+    let home_dir = home.path().to_path_buf();
+    let chitin = move |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_chitin"))
+            .args(args)
+            .env("CHITIN_HOME", &home_dir)
+            .env("CHITIN_GATEWAY_TOKEN", TOKEN)
+            .env("CHITIN_GATEWAY_URL", &url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let listed = chitin(&["approvals", "list"]);
+    assert!(
+        listed.contains("echo") && listed.contains("agent main"),
+        "{listed}"
+    );
+    let id = listed.split_whitespace().next().unwrap().to_string();
+    let denied = chitin(&["approvals", "deny", &id, "--reason", "not now"]);
+    assert!(denied.contains("denied"), "{denied}");
+    let events = ws.run_events(run["runId"].as_str().unwrap()).await;
+    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    assert!(end["output"].as_str().unwrap().contains("not now"), "{end}");
+    assert!(chitin(&["approvals", "list"]).contains("nothing is waiting"));
 }

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=$PWD/target/py-venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openai, jsonschema' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import openai, jsonschema, mcp' 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.50,<3' 'jsonschema>=4.18,<5'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.50,<3' 'jsonschema>=4.18,<5' 'mcp>=2.3,<3'
 fi
 echo "$VENV/bin/python"

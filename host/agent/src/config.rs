@@ -111,6 +111,10 @@ pub struct AgentConfig {
     /// webhooks) may still call after reading untrusted input. Empty: none may.
     #[serde(default)]
     pub unattended_allow: Vec<String>,
+    /// Other agents whose sessions this agent may message with `sessions_send` (its own are
+    /// always allowed).
+    #[serde(default)]
+    pub send_to_agents: Vec<String>,
 }
 
 fn default_agent_concurrency() -> usize {

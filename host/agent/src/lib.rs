@@ -21,4 +21,4 @@ pub use provider::{Failure, ModelProvider, PluginProvider};
 pub use runtime::{
     Agent, AgentError, AgentRuntime, ResolvedModel, RetryPolicy, RunOrigin, RunOutcome, RunRequest,
 };
-pub use tools::{ToolRegistry, ToolResult};
+pub use tools::{ExternalTools, ToolRegistry, ToolResult};

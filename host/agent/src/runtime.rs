@@ -177,6 +177,14 @@ pub struct AgentRuntime {
 /// Approvals nobody answers are denied after this long unless configured otherwise.
 const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
 
+tokio::task_local! {
+    /// The sessions waiting on a `sessions_send` further up this call chain.
+    static SEND_CHAIN: Vec<String>;
+}
+
+/// How deep `sessions_send` may nest (A asks B, which asks C, ...).
+const MAX_SEND_DEPTH: usize = 3;
+
 /// What the origin gate needs to know about the run so far.
 #[derive(Clone, Copy)]
 struct Gate {
@@ -240,6 +248,11 @@ impl AgentRuntime {
     /// Pending tool approvals, shared with the gateway.
     pub fn approvals(&self) -> &Arc<Approvals> {
         &self.approvals
+    }
+
+    /// Every tool the agents may be offered.
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.tools
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -518,6 +531,9 @@ impl AgentRuntime {
                     content: refusal,
                     is_error: true,
                 }
+            } else if self.tools.is_sessions_send(&call.name) {
+                self.sessions_send(agent, session_key, &call.arguments, gate.origin)
+                    .await
             } else {
                 let cx = ToolContext {
                     agent_id: &agent.id,
@@ -549,6 +565,98 @@ impl AgentRuntime {
             }
         });
         (join_all(calls).await, read_untrusted)
+    }
+
+    /// `run` behind a box with a declared type, so that `run` can reach itself through
+    /// `sessions_send` (a recursive future needs a boxed, nameable step in the cycle).
+    fn run_boxed(
+        &self,
+        request: RunRequest,
+        events: UnboundedSender<AgentEvent>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<RunOutcome, AgentError>> + Send + '_>,
+    > {
+        Box::pin(self.run(request, events))
+    }
+
+    /// `sessions_send`: runs a turn in another session and returns its reply. The target must
+    /// belong to this agent or to one in `[agents.<id>] send_to_agents`, and must not be a
+    /// session already waiting in this chain of sends (it would wait for itself).
+    async fn sessions_send(
+        &self,
+        agent: &Agent,
+        from_session: &str,
+        arguments: &str,
+        origin: RunOrigin,
+    ) -> crate::tools::ToolResult {
+        let error = |content: String| crate::tools::ToolResult {
+            content,
+            is_error: true,
+        };
+        let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
+        let (Some(target), Some(message)) = (args["sessionKey"].as_str(), args["message"].as_str())
+        else {
+            return error(
+                "sessions_send needs {\"sessionKey\": \"agent:<id>:...\", \"message\": \"...\"}"
+                    .into(),
+            );
+        };
+        let Some(target_agent) = target
+            .strip_prefix("agent:")
+            .and_then(|rest| rest.split(':').next())
+            .filter(|a| !a.is_empty())
+        else {
+            return error(format!(
+                "`{target}` is not a session key (agent:<agent id>:<name>); sessions_list shows them"
+            ));
+        };
+        if target_agent != agent.id
+            && !agent
+                .config
+                .send_to_agents
+                .iter()
+                .any(|a| a == target_agent)
+        {
+            return error(format!(
+                "this agent may not message agent `{target_agent}` ([agents.{}] send_to_agents)",
+                agent.id
+            ));
+        }
+        let chain = SEND_CHAIN.try_with(Clone::clone).unwrap_or_default();
+        if target == from_session || chain.iter().any(|s| s == target) {
+            return error(format!(
+                "`{target}` is waiting for this conversation already; messaging it would wait \
+                 forever"
+            ));
+        }
+        if chain.len() >= MAX_SEND_DEPTH {
+            return error(format!(
+                "sessions_send is nested {MAX_SEND_DEPTH} deep already; answer instead"
+            ));
+        }
+        let mut inner_chain = chain;
+        inner_chain.push(from_session.to_string());
+        let (events, _ignored) = unbounded_channel();
+        let request = RunRequest {
+            agent_id: target_agent.to_string(),
+            session_key: target.to_string(),
+            message: format!("[message from session {from_session}]\n{message}"),
+            origin,
+        };
+        match SEND_CHAIN
+            .scope(inner_chain, self.run_boxed(request, events))
+            .await
+        {
+            Ok(outcome) if outcome.collected => crate::tools::ToolResult {
+                content: "queued: the session will answer it together with its next turn".into(),
+                is_error: false,
+            },
+            Ok(outcome) => crate::tools::ToolResult {
+                content: outcome.text,
+                is_error: false,
+            },
+            Err(err) => error(format!("the session `{target}` could not answer: {err}")),
+        }
     }
 
     /// The origin gate: an unattended run that has read untrusted input may not write or send,

@@ -24,6 +24,9 @@ enum Kind {
     MemoryGet,
     MemoryWrite,
     Exec,
+    SessionsList,
+    /// Runs a turn in another session; the runtime performs it (it needs the runtime).
+    SessionsSend,
 }
 
 #[derive(Clone)]
@@ -53,14 +56,14 @@ pub struct ToolResult {
 }
 
 impl ToolResult {
-    fn ok(content: impl Into<String>) -> ToolResult {
+    pub fn ok(content: impl Into<String>) -> ToolResult {
         ToolResult {
             content: truncate(content.into()),
             is_error: false,
         }
     }
 
-    fn error(content: impl Into<String>) -> ToolResult {
+    pub fn error(content: impl Into<String>) -> ToolResult {
         ToolResult {
             content: truncate(content.into()),
             is_error: true,
@@ -77,10 +80,26 @@ fn truncate(mut text: String) -> String {
     text
 }
 
+/// Tools that live outside the registry and may change while it runs: the tools of MCP
+/// servers (external ones, and MCP servers compiled to wasm). What they do is unknown, so they
+/// count as doing everything (untrusted output, writes, sends) for the origin gate.
+pub trait ExternalTools: Send + Sync {
+    /// The tools on offer now.
+    fn definitions(&self) -> Vec<ToolDefinition>;
+    fn has(&self, name: &str) -> bool;
+    /// Runs one call; every failure is an error result for the model.
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ToolResult> + Send + 'a>>;
+}
+
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
     tools: BTreeMap<String, Entry>,
     exec: Option<Arc<Exec>>,
+    external: Vec<Arc<dyn ExternalTools>>,
 }
 
 impl ToolRegistry {
@@ -114,12 +133,29 @@ impl ToolRegistry {
                 json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}),
                 Kind::MemoryWrite,
             ),
+            (
+                "sessions_list",
+                "List this agent's conversations (session keys, titles, last activity), most \
+                 recent first.",
+                json!({"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100}}}),
+                Kind::SessionsList,
+            ),
+            (
+                "sessions_send",
+                "Send a message into another session (of this agent, or of an agent it may \
+                 message) and get that session's reply. The other session sees the message as \
+                 coming from you.",
+                json!({"type":"object","properties":{"sessionKey":{"type":"string"},"message":{"type":"string"}},"required":["sessionKey","message"]}),
+                Kind::SessionsSend,
+            ),
         ];
         for (name, description, schema, kind) in native {
             // Skills and memory are the operator's and the agent's own text; writing memory
             // changes what later turns see.
             let effects = match kind {
                 Kind::MemoryWrite => BTreeSet::from([Effect::Writes]),
+                // Another session's reply may carry whatever that session read.
+                Kind::SessionsSend => BTreeSet::from([Effect::Sends, Effect::ReadsUntrusted]),
                 _ => BTreeSet::new(),
             };
             registry.tools.insert(
@@ -162,6 +198,14 @@ impl ToolRegistry {
         );
         self.exec = Some(Arc::new(exec));
         self
+    }
+
+    /// Whether `name` is the native `sessions_send`, which the runtime carries out itself.
+    pub fn is_sessions_send(&self, name: &str) -> bool {
+        matches!(
+            self.tools.get(name).map(|e| &e.kind),
+            Some(Kind::SessionsSend)
+        )
     }
 
     /// Whether this call must wait for an operator (beyond the agent's `require_approval`).
@@ -217,13 +261,65 @@ impl ToolRegistry {
         Ok(())
     }
 
+    /// The sandboxed plugin tools (not native, exec or MCP ones): what `chitin mcp serve`
+    /// offers to outside MCP clients.
+    pub fn plugin_tool_definitions(&self) -> Vec<ToolDefinition> {
+        self.tools
+            .values()
+            .filter(|e| matches!(e.kind, Kind::Sandboxed(_)))
+            .map(|e| e.definition.clone())
+            .collect()
+    }
+
+    /// Calls a sandboxed plugin tool outside any agent or session (for `chitin mcp serve`),
+    /// under the plugin's budgets and grant. `None`: no plugin offers `name`.
+    pub async fn call_plugin_tool(
+        &self,
+        name: &str,
+        arguments: &str,
+        call_id: &str,
+    ) -> Option<ToolResult> {
+        let Some(Entry {
+            kind: Kind::Sandboxed(plugin),
+            ..
+        }) = self.tools.get(name)
+        else {
+            return None;
+        };
+        let context = CallContext {
+            call_id: call_id.to_string(),
+            agent_id: None,
+            session_key: None,
+        };
+        Some(match plugin.call_tool(name, arguments, &context).await {
+            Ok(output) => ToolResult::ok(output.content),
+            Err(err) => ToolResult::error(err.to_string()),
+        })
+    }
+
+    /// Adds a source of tools that can change at run time (MCP servers). Names it offers that
+    /// the registry already has are shadowed by the registry's.
+    pub fn add_external(&mut self, source: Arc<dyn ExternalTools>) {
+        self.external.push(source);
+    }
+
     /// Tool definitions an agent may see, filtered by `allowed`.
     pub fn definitions(&self, allowed: impl Fn(&str) -> bool) -> Vec<ToolDefinition> {
-        self.tools
+        let mut definitions: Vec<ToolDefinition> = self
+            .tools
             .values()
             .filter(|e| allowed(&e.definition.name))
             .map(|e| e.definition.clone())
-            .collect()
+            .collect();
+        for source in &self.external {
+            definitions.extend(
+                source
+                    .definitions()
+                    .into_iter()
+                    .filter(|d| !self.tools.contains_key(&d.name) && allowed(&d.name)),
+            );
+        }
+        definitions
     }
 
     /// What a tool does (all effects for an unknown name).
@@ -234,13 +330,20 @@ impl ToolRegistry {
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.tools.keys().cloned().collect()
+        let mut names: Vec<String> = self.tools.keys().cloned().collect();
+        for source in &self.external {
+            names.extend(source.definitions().into_iter().map(|d| d.name));
+        }
+        names
     }
 
     /// Runs one call. Every failure becomes an error result the model can read and react to;
     /// nothing here aborts the turn.
     pub async fn call(&self, name: &str, arguments: &str, cx: &ToolContext<'_>) -> ToolResult {
         let Some(entry) = self.tools.get(name) else {
+            if let Some(source) = self.external.iter().find(|s| s.has(name)) {
+                return source.call(name, arguments).await;
+            }
             return ToolResult::error(format!(
                 "unknown tool `{name}`; available: {}",
                 self.names().join(", ")
@@ -351,6 +454,34 @@ impl ToolRegistry {
                     Ok(out) => ToolResult::error(out.render(exec.timeout())),
                     Err(why) => ToolResult::error(why),
                 }
+            }
+            Kind::SessionsList => {
+                let limit = args["limit"].as_u64().unwrap_or(20).clamp(1, 100) as usize;
+                match cx.store.sessions_list(Some(cx.agent_id), limit) {
+                    Ok(sessions) if sessions.is_empty() => ToolResult::ok("no sessions"),
+                    Ok(sessions) => ToolResult::ok(
+                        sessions
+                            .iter()
+                            .map(|s| {
+                                format!(
+                                    "{}{} ({} messages, updated {})",
+                                    s.key,
+                                    s.title
+                                        .as_deref()
+                                        .map(|t| format!(" \"{t}\""))
+                                        .unwrap_or_default(),
+                                    s.message_count,
+                                    dates::from_unix(s.updated_ms.div_euclid(1000)),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    ),
+                    Err(err) => ToolResult::error(err.to_string()),
+                }
+            }
+            Kind::SessionsSend => {
+                ToolResult::error("sessions_send is carried out by the agent runtime")
             }
             Kind::MemoryWrite => {
                 let Some(text) = args["text"].as_str().filter(|t| !t.trim().is_empty()) else {

@@ -697,3 +697,121 @@ async fn each_model_is_called_with_its_providers_proxy() {
         [Some("http://127.0.0.1:3128".to_string())]
     );
 }
+
+fn tool_result(req: &CompletionRequest, call_id: &str) -> String {
+    req.messages
+        .iter()
+        .find(|m| m.role == Role::Tool && m.tool_call_id.as_deref() == Some(call_id))
+        .map(|m| m.content.clone())
+        .unwrap_or_else(|| panic!("no result for {call_id}"))
+}
+
+#[tokio::test]
+async fn sessions_send_runs_a_turn_in_another_session_and_returns_its_reply() {
+    let f = fixture();
+    // Outer turn: ask the other session.
+    f.primary.tools(&[(
+        "s1",
+        "sessions_send",
+        r#"{"sessionKey":"agent:main:research","message":"What did you find?"}"#,
+    )]);
+    // The other session's turn sees the message with where it came from.
+    f.primary.push(|req| {
+        let last = req.messages.last().unwrap();
+        assert!(
+            last.content
+                .contains("[message from session agent:main:test:default:dm:me]"),
+            "{}",
+            last.content
+        );
+        Ok(answer("Three papers."))
+    });
+    // Outer turn continues with the reply, then lists sessions.
+    f.primary.push(|req| {
+        assert_eq!(tool_result(req, "s1"), "Three papers.");
+        Ok(Completion {
+            text: String::new(),
+            tool_calls: vec![ToolCall {
+                id: "l1".into(),
+                name: "sessions_list".into(),
+                arguments: "{}".into(),
+            }],
+            finish_reason: FinishReason::ToolCalls,
+            usage: None,
+            provider_data: None,
+        })
+    });
+    f.primary.push(|req| {
+        let listed = tool_result(req, "l1");
+        assert!(
+            listed.contains("agent:main:research (2 messages"),
+            "{listed}"
+        );
+        assert!(listed.contains("agent:main:test:default:dm:me"), "{listed}");
+        Ok(answer("They found three papers."))
+    });
+    let (result, _) = run(&f, "ask research").await;
+    assert_eq!(result.unwrap().text, "They found three papers.");
+    let other = f.runtime.store().transcript("agent:main:research").unwrap();
+    assert_eq!(other.len(), 2);
+}
+
+#[tokio::test]
+async fn sessions_send_refuses_loops_and_other_agents() {
+    let f = fixture();
+    f.primary.tools(&[
+        (
+            "a",
+            "sessions_send",
+            r#"{"sessionKey":"agent:main:test:default:dm:me","message":"hi me"}"#,
+        ),
+        (
+            "b",
+            "sessions_send",
+            r#"{"sessionKey":"agent:other:main","message":"hi"}"#,
+        ),
+        (
+            "c",
+            "sessions_send",
+            r#"{"sessionKey":"nope","message":"hi"}"#,
+        ),
+    ]);
+    f.primary.push(|req| {
+        assert!(tool_result(req, "a").contains("waiting for this conversation"));
+        assert!(tool_result(req, "b").contains("send_to_agents"));
+        assert!(tool_result(req, "c").contains("not a session key"));
+        Ok(answer("ok"))
+    });
+    let (result, _) = run(&f, "loop").await;
+    assert_eq!(result.unwrap().text, "ok");
+}
+
+#[tokio::test]
+async fn a_session_asked_by_another_cannot_ask_it_back() {
+    let f = fixture();
+    f.primary.tools(&[(
+        "s1",
+        "sessions_send",
+        r#"{"sessionKey":"agent:main:b","message":"question"}"#,
+    )]);
+    // Session b tries to message the session that is waiting for it.
+    f.primary.tools(&[(
+        "s2",
+        "sessions_send",
+        r#"{"sessionKey":"agent:main:test:default:dm:me","message":"back at you"}"#,
+    )]);
+    f.primary.push(|req| {
+        assert!(
+            tool_result(req, "s2").contains("waiting for this conversation"),
+            "{}",
+            tool_result(req, "s2")
+        );
+        Ok(answer("b's answer"))
+    });
+    f.primary.push(|req| {
+        assert_eq!(tool_result(req, "s1"), "b's answer");
+        Ok(answer("done"))
+    });
+    let (result, _) = run(&f, "go").await;
+    assert_eq!(result.unwrap().text, "done");
+}

@@ -23,26 +23,81 @@ fn bundled_skills_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skills"))
 }
 
+/// Everything a command needs to run agents.
+pub struct Built {
+    pub runtime: AgentRuntime,
+    /// Every loaded plugin (providers, tools, mcp bridges).
+    pub plugins: Vec<Arc<chitin_sandbox::Plugin>>,
+    /// The MCP servers; shut them down before exiting so their processes stop.
+    pub mcp: chitin_mcp::McpServers,
+}
+
 pub async fn build_runtime(
     home: &Home,
     config: &Config,
     sandbox: &Sandbox,
     store: Arc<chitin_store::Store>,
-) -> anyhow::Result<(AgentRuntime, Vec<Arc<chitin_sandbox::Plugin>>)> {
-    if config.agents.is_empty() {
+) -> anyhow::Result<Built> {
+    build(home, config, sandbox, store, true).await
+}
+
+/// The plugins, tools and MCP servers without requiring an agent (`chitin mcp serve`).
+pub async fn build_tools(
+    home: &Home,
+    config: &Config,
+    sandbox: &Sandbox,
+    store: Arc<chitin_store::Store>,
+) -> anyhow::Result<Built> {
+    build(home, config, sandbox, store, false).await
+}
+
+async fn build(
+    home: &Home,
+    config: &Config,
+    sandbox: &Sandbox,
+    store: Arc<chitin_store::Store>,
+    require_agents: bool,
+) -> anyhow::Result<Built> {
+    if require_agents && config.agents.is_empty() {
         anyhow::bail!(
             "no agents are configured in {}; add an [agents.main] section with a model (see the \
              README, \"Configuring agents\")",
             home.config_file().display()
         );
     }
+    // Plugins installed with `chitin plugin install` must still be the file that was
+    // verified then: a changed digest means someone replaced it.
+    let lock_path = home.root().join("plugins.lock");
+    let lock = chitin_install::lock::Lockfile::load(&lock_path)?;
     // Every configured plugin is loaded once; providers and tools share the instances.
     let mut plugins = std::collections::BTreeMap::new();
     for (id, entry) in &config.plugins {
         let Some(path) = &entry.path else { continue };
-        let plugin = sandbox
-            .load_file(path, &entry.grant)
-            .with_context(|| format!("loading plugin `{id}` from {}", path.display()))?;
+        let installed = lock
+            .plugins
+            .get(id)
+            .filter(|lock_entry| home.root().join(&lock_entry.file) == *path);
+        let plugin = match installed {
+            // Checked before anything of it is compiled, on the bytes that are then loaded.
+            Some(lock_entry) => {
+                let wasm = std::fs::read(path)
+                    .with_context(|| format!("reading plugin `{id}` from {}", path.display()))?;
+                let digest = chitin_install::sha256_hex(&wasm);
+                if !lock_entry.sha256.eq_ignore_ascii_case(&digest) {
+                    anyhow::bail!(
+                        "plugin `{id}` at {} changed since it was installed (sha256 {digest} \
+                         now, {} when installed): it may have been tampered with. Reinstall \
+                         it with `chitin plugin update {id} <file>` (which verifies it again); \
+                         `chitin plugin list --verify` checks every installed plugin",
+                        path.display(),
+                        lock_entry.sha256
+                    );
+                }
+                sandbox.load_bytes(&wasm, &entry.grant)
+            }
+            None => sandbox.load_file(path, &entry.grant),
+        }
+        .with_context(|| format!("loading plugin `{id}` from {}", path.display()))?;
         if plugin.id() != id {
             anyhow::bail!(
                 "[plugins.{id}] points at {}, whose manifest id is `{}`; the section name must \
@@ -101,6 +156,9 @@ pub async fn build_runtime(
                 .map_err(|err| anyhow::anyhow!(err))?;
         }
     }
+    let plugins: Vec<Arc<chitin_sandbox::Plugin>> = plugins.into_values().collect();
+    let mcp = crate::mcp::start(config, sandbox, &plugins).await;
+    tools.add_external(Arc::new(crate::mcp::McpTools(mcp.clone())));
     let runtime = AgentRuntime::new(
         store,
         tools,
@@ -111,7 +169,11 @@ pub async fn build_runtime(
     .with_approval_timeout(std::time::Duration::from_secs(
         config.limits.approval_timeout_secs,
     ));
-    Ok((runtime, plugins.into_values().collect()))
+    Ok(Built {
+        runtime,
+        plugins,
+        mcp,
+    })
 }
 
 fn build_agent(

@@ -30,6 +30,10 @@ pub struct Config {
     pub gateway: GatewaySection,
     #[serde(default)]
     pub tools: ToolsSection,
+    /// MCP servers whose tools the agents may use: `[mcp.<id>]` with `command` (stdio) or
+    /// `url` (Streamable HTTP).
+    #[serde(default)]
+    pub mcp: chitin_mcp::McpConfig,
 }
 
 /// Host tools that are not plugins.
@@ -211,6 +215,19 @@ impl Config {
                 && plugin_path.is_relative()
             {
                 *plugin_path = base.join(&*plugin_path);
+            }
+        }
+        for (id, server) in &mut config.mcp {
+            server.resolve_paths(base);
+            server
+                .validate(id)
+                .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+            if config.plugins.contains_key(id) {
+                anyhow::bail!(
+                    "{}: [mcp.{id}] and [plugins.{id}] share an id; an mcp-bridge plugin is an MCP \
+                     server named after the plugin, so rename one of them",
+                    path.display()
+                );
             }
         }
         chitin_agent::Exec::new(&config.tools.exec)

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod config_file;
 mod home;
+mod mcp;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,12 @@ enum Command {
     Gateway(commands::gateway::GatewayArgs),
     /// What a running gateway is doing.
     Status(commands::status::StatusArgs),
+    /// Chitin as an MCP server: `chitin mcp serve` offers the sandboxed plugin tools over stdio.
+    #[command(subcommand)]
+    Mcp(commands::mcp::McpCommand),
+    /// Tool calls waiting for an operator's approval, on a running gateway.
+    #[command(subcommand)]
+    Approvals(commands::approvals::ApprovalsCommand),
     /// Send a message through a running gateway.
     #[command(subcommand)]
     Message(commands::message::MessageCommand),
@@ -66,6 +73,8 @@ fn main() -> ExitCode {
         Command::Agent(args) => commands::agent::run(args, &home),
         Command::Gateway(args) => commands::gateway::run(args, &home),
         Command::Status(args) => commands::status::run(args, &home),
+        Command::Approvals(cmd) => commands::approvals::run(cmd, &home),
+        Command::Mcp(cmd) => commands::mcp::run(cmd, &home),
         Command::Message(cmd) => commands::message::run(cmd, &home),
         Command::Sessions(cmd) => commands::sessions::run(cmd, &home),
         Command::Models(cmd) => commands::models::run(cmd, &home),

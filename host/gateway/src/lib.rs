@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod mcp_server;
 pub mod openai;
 pub mod runs;
 pub mod ui;
@@ -142,6 +143,10 @@ pub fn router(state: Arc<GatewayState>) -> Router {
     let api = Router::new()
         .route("/v1/models", get(openai::models))
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route_service(
+            "/mcp",
+            mcp_server::http_service(state.runtime.tools().clone()),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let router = Router::new()
         .route("/", get(ui::index))

@@ -234,9 +234,11 @@ impl Runs {
                 }),
                 None => json!({"kind": "error", "message": result.error, "code": result.code}),
             };
-            emit(tag(final_event));
+            // Recorded before it is announced: a client that reacts to `done` with
+            // `agent.wait` or `status` sees the run finished.
             task_run.result.send_replace(Some(result));
             runs.finish(&task_run.id);
+            emit(tag(final_event));
         });
         run
     }

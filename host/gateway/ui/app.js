@@ -899,7 +899,7 @@ function pluginCard(p) {
     return audience ? `${s.name} → ${audience}` : s.name;
   }), 'grant-secrets');
   if (grant.kv) add('Key-value', `quota ${bytes(grant.kv.quotaBytes)}`, 'grant-kv');
-  add('Files', (grant.files || []).map((f) => `${f.guest} ← ${f.host} (${f.writable ? 'read-write' : 'read-only'})`), 'grant-files');
+  add('Files', (grant.files || []).map((f) => `${f.guest} ← ${f.host} (${f.access === 'read-write' ? 'read-write' : 'read-only'})`), 'grant-files');
   add('WebSocket', grant.websocket, 'grant-websocket');
   if (grant.webhook) add('Webhook', typeof grant.webhook === 'string' ? grant.webhook : 'yes', 'grant-webhook');
   add('Config', grant.config, 'grant-config');
@@ -929,8 +929,24 @@ function pluginCard(p) {
     h('h3', { text: 'Granted' }),
     rows.length ? h('dl', { class: 'grant', testid: 'plugin-grant' }, ...rows)
       : h('p', { class: 'muted', testid: 'plugin-grant', text: 'No capabilities: pure computation.' }),
+    effectsSection(p),
     h('h3', { text: 'Budgets per call' }),
     h('dl', { class: 'grant', testid: 'plugin-budgets' }, ...budgetRows));
+}
+
+// What each tool says it does; the agent gates unattended runs on it.
+function effectsSection(p) {
+  if (p.kind !== 'tool') return null;
+  const effects = Object.entries(p.effects || {});
+  if (!effects.length) {
+    return h('p', { class: 'muted', testid: 'plugin-effects', text: 'Declares no tool effects: treated as reading untrusted input, writing and sending.' });
+  }
+  return h('div', {},
+    h('h3', { text: 'Tool effects' }),
+    h('dl', { class: 'grant', testid: 'plugin-effects' }, ...effects.flatMap(([tool, list]) => [
+      h('dt', { text: tool }),
+      h('dd', {}, ...(list.length ? list : ['none']).map((e) => h('span', { class: 'chip', text: e }))),
+    ])));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 //! name = "Telegram"
 //! version = "1.2.0"                # semver
 //! kind = "channel"                 # tool | provider | channel | mcp-bridge
-//! wit_version = "0.1.0"            # the chitin:plugin version it was built against
+//! wit_version = "0.2.0"            # the chitin:plugin version it was built against
 //! description = "Talks to Telegram bots."
 //! language = "rust"                # rust | c | python | js | other (default rust)
 //!
@@ -90,7 +90,8 @@ pub use wasm::{embed_manifest, extract_manifest, read_custom_sections};
 pub const MANIFEST_SECTION: &str = "chitin-manifest";
 /// The WIT package plugins are built against.
 pub const WIT_PACKAGE: &str = "chitin:plugin";
-/// The WIT version new plugins should target.
-pub const CURRENT_WIT_VERSION: &str = "0.1.0";
-/// Every WIT version this Chitin can load.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+/// The WIT version new plugins should target (`wit/`).
+pub const CURRENT_WIT_VERSION: &str = "0.2.0";
+/// Every WIT version this Chitin can load, oldest first: the current one, and the older ones the
+/// sandbox still links (their WIT is kept in `wit/v<version>/`). See `wit/README.md`.
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];

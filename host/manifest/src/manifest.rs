@@ -370,7 +370,7 @@ impl Manifest {
             _ => false,
         };
         let fix = if newer {
-            "upgrade Chitin to run this plugin, or use a plugin release built for the supported version"
+            "upgrade Chitin to run this plugin, or use a release of the plugin built for a supported version"
         } else {
             "rebuild the plugin with a current chitin SDK, or use a newer release of it"
         };

@@ -13,6 +13,7 @@
 pub mod bindings;
 pub mod cache;
 mod caps;
+mod compat;
 pub mod context;
 pub mod engine;
 pub mod error;
@@ -37,6 +38,7 @@ pub use plugin::{
 };
 pub use provider::StreamEvent;
 
+use crate::compat::WitVersion;
 use crate::context::PluginContext;
 use crate::engine::SandboxEngine;
 use crate::plugin::KindPre;
@@ -50,8 +52,8 @@ pub struct SandboxConfig {
     pub pool: PoolSizing,
 }
 
-/// One linker per plugin world, each with WASI (nothing granted by default) and the host
-/// interfaces that world imports.
+/// One linker per plugin world of one `chitin:plugin` version, each with WASI (nothing granted
+/// by default) and the host interfaces that world imports.
 struct Linkers {
     tool: Linker<PluginState>,
     provider: Linker<PluginState>,
@@ -65,7 +67,10 @@ pub struct Sandbox {
     engine: SandboxEngine,
     cache: AotCache,
     services: HostServices,
+    /// The current `chitin:plugin` version (`wit/`).
     linkers: Linkers,
+    /// `chitin:plugin@0.1.0` (`wit/v0.1.0/`), for plugins built before 0.2.0.
+    linkers_v0_1: Linkers,
 }
 
 /// Why a plugin could not be loaded; the message says what to fix.
@@ -117,11 +122,29 @@ impl Sandbox {
                 bindings::mcp_bridge::McpBridgePlugin::add_to_linker::<_, HasSelf<_>>(l, |s| s)
             })?,
         };
+        let linkers_v0_1 = {
+            use bindings::v0_1;
+            Linkers {
+                tool: new_linker(e, |l| {
+                    v0_1::tool::ToolPlugin::add_to_linker::<_, HasSelf<_>>(l, |s| s)
+                })?,
+                provider: new_linker(e, |l| {
+                    v0_1::provider::ProviderPlugin::add_to_linker::<_, HasSelf<_>>(l, |s| s)
+                })?,
+                channel: new_linker(e, |l| {
+                    v0_1::channel::ChannelPlugin::add_to_linker::<_, HasSelf<_>>(l, |s| s)
+                })?,
+                mcp_bridge: new_linker(e, |l| {
+                    v0_1::mcp_bridge::McpBridgePlugin::add_to_linker::<_, HasSelf<_>>(l, |s| s)
+                })?,
+            }
+        };
         Ok(Sandbox {
             cache: AotCache::new(config.cache_dir),
             engine,
             services,
             linkers,
+            linkers_v0_1,
         })
     }
 
@@ -189,10 +212,16 @@ impl Sandbox {
             plugin: manifest.id.clone(),
             detail: explain_link_error(manifest, &format!("{err:#}")),
         };
+        let version = self.check_component_version(manifest, component)?;
+        let linkers = match version {
+            WitVersion::V0_2 => &self.linkers,
+            WitVersion::V0_1 => &self.linkers_v0_1,
+        };
         Ok(match manifest.kind {
             PluginKind::Tool => KindPre::Tool(
-                bindings::tool::ToolPluginPre::new(
-                    self.linkers
+                compat::ToolPre::new(
+                    version,
+                    linkers
                         .tool
                         .instantiate_pre(component)
                         .map_err(link_error)?,
@@ -200,8 +229,9 @@ impl Sandbox {
                 .map_err(link_error)?,
             ),
             PluginKind::Provider => KindPre::Provider(
-                bindings::provider::ProviderPluginPre::new(
-                    self.linkers
+                compat::ProviderPre::new(
+                    version,
+                    linkers
                         .provider
                         .instantiate_pre(component)
                         .map_err(link_error)?,
@@ -209,8 +239,9 @@ impl Sandbox {
                 .map_err(link_error)?,
             ),
             PluginKind::Channel => KindPre::Channel(
-                bindings::channel::ChannelPluginPre::new(
-                    self.linkers
+                compat::ChannelPre::new(
+                    version,
+                    linkers
                         .channel
                         .instantiate_pre(component)
                         .map_err(link_error)?,
@@ -218,8 +249,9 @@ impl Sandbox {
                 .map_err(link_error)?,
             ),
             PluginKind::McpBridge => KindPre::McpBridge(
-                bindings::mcp_bridge::McpBridgePluginPre::new(
-                    self.linkers
+                compat::McpBridgePre::new(
+                    version,
+                    linkers
                         .mcp_bridge
                         .instantiate_pre(component)
                         .map_err(link_error)?,
@@ -228,6 +260,78 @@ impl Sandbox {
             ),
         })
     }
+
+    /// The bindings the component is linked with: those of the manifest's `wit_version`, once
+    /// the component's own imports and exports agree with it. A component packed with the wrong
+    /// `wit_version` is refused here, naming what it really speaks, rather than failing to link
+    /// on some interface name.
+    fn check_component_version(
+        &self,
+        manifest: &Manifest,
+        component: &wasmtime::component::Component,
+    ) -> Result<WitVersion, LoadError> {
+        let package = chitin_manifest::WIT_PACKAGE;
+        let claimed = &manifest.wit_version;
+        let refuse = |detail: String| LoadError::Link {
+            plugin: manifest.id.clone(),
+            detail,
+        };
+        let Some(version) = WitVersion::parse(claimed) else {
+            return Err(refuse(format!(
+                "this Chitin does not link {package}@{claimed}; it supports {}",
+                supported_versions()
+            )));
+        };
+        let spoken = compat::component_wit_versions(self.engine(), component);
+        if let Some((found, name)) = spoken.iter().find(|(found, _)| found != claimed) {
+            let mixed = spoken.iter().find(|(v, _)| v == claimed);
+            let (also, fix) = if let Some((_, other)) = mixed {
+                (
+                    format!(" as well as `{other}`"),
+                    "a component is built against one version: rebuild it from one WIT".to_string(),
+                )
+            } else if found.is_empty() {
+                (
+                    String::new(),
+                    format!(
+                        "that names no version of {package}: rebuild the plugin against one of \
+                         {}",
+                        supported_versions()
+                    ),
+                )
+            } else if chitin_manifest::SUPPORTED_WIT_VERSIONS.contains(&found.as_str()) {
+                (
+                    String::new(),
+                    format!(
+                        "it was built against {package}@{found}: set wit_version = \"{found}\" in \
+                         its plugin.toml and re-pack it with `chitin plugin pack`"
+                    ),
+                )
+            } else {
+                (
+                    String::new(),
+                    format!(
+                        "{package}@{found} is not a version this Chitin supports ({}): rebuild \
+                         the plugin against one of them and set wit_version to match",
+                        supported_versions()
+                    ),
+                )
+            };
+            return Err(refuse(format!(
+                "its manifest says it was built against {package}@{claimed}, but the component \
+                 uses `{name}`{also}; {fix}"
+            )));
+        }
+        Ok(version)
+    }
+}
+
+fn supported_versions() -> String {
+    chitin_manifest::SUPPORTED_WIT_VERSIONS
+        .iter()
+        .map(|v| format!("{}@{v}", chitin_manifest::WIT_PACKAGE))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Adds what to do to wasmtime's linking errors, which name the missing piece but not why.

@@ -18,6 +18,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings;
 use crate::cache::CacheOutcome;
+use crate::compat;
 use crate::context::PluginContext;
 use crate::error::PluginError;
 use crate::state::{HostCallLimitExceeded, PluginState};
@@ -49,22 +50,23 @@ pub enum InstanceMode {
     Warm,
 }
 
-/// The pre-linked component of each plugin kind (`InstancePre`: imports resolved once).
+/// The pre-linked component of each plugin kind (`InstancePre`: imports resolved once), of
+/// whichever WIT version it was built against (`crate::compat`).
 pub(crate) enum KindPre {
-    Tool(bindings::tool::ToolPluginPre<PluginState>),
-    Provider(bindings::provider::ProviderPluginPre<PluginState>),
-    Channel(bindings::channel::ChannelPluginPre<PluginState>),
-    McpBridge(bindings::mcp_bridge::McpBridgePluginPre<PluginState>),
+    Tool(compat::ToolPre),
+    Provider(compat::ProviderPre),
+    Channel(compat::ChannelPre),
+    McpBridge(compat::McpBridgePre),
 }
 
 // Channel instances are created and linked here so that loading validates every plugin kind;
 // their call path arrives with the channel work.
 #[allow(dead_code)]
 enum KindInstance {
-    Tool(bindings::tool::ToolPlugin),
-    Provider(bindings::provider::ProviderPlugin),
-    Channel(bindings::channel::ChannelPlugin),
-    McpBridge(bindings::mcp_bridge::McpBridgePlugin),
+    Tool(compat::ToolInstance),
+    Provider(compat::ProviderInstance),
+    Channel(compat::ChannelInstance),
+    McpBridge(compat::McpBridgeInstance),
 }
 
 /// The future of one export call, borrowing the store it runs in.

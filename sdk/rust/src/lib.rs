@@ -31,9 +31,14 @@
 //! ```
 //!
 //! Host capabilities are under [`host`]: `host::log`, `host::config`, `host::kv`,
-//! `host::http` (outbound requests, checked against the operator's grant) and `host::secrets`
+//! `host::http` (outbound requests, checked against the operator's grant), `host::secrets`
 //! (whether a secret is set; its value is only ever inserted by the host, where you write
-//! `{{secret:NAME}}` in a request).
+//! `{{secret:NAME}}` in a request) and `host::budget` (what is left of the call's time and
+//! request budgets, so a long task can stop in time with what it has).
+//!
+//! This SDK builds against `chitin:plugin@0.2.0` ([`WIT_VERSION`]): write
+//! `wit_version = "0.2.0"` in `plugin.toml`. A plugin built with chitin-sdk 0.1 (WIT 0.1.0) keeps
+//! running unchanged; moving it here is a rebuild (see `wit/README.md`).
 
 #[cfg(any(
     all(feature = "tool", feature = "provider"),
@@ -53,6 +58,10 @@ extern crate self as chitin_sdk;
 
 #[doc(hidden)]
 pub use wit_bindgen;
+
+/// The `chitin:plugin` version this SDK builds against: the `wit_version` of the plugin's
+/// manifest.
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// Placeholder text for a secret: the host replaces it with the secret's value at the network
 /// edge, only for the hosts the operator allowed that secret to reach.
@@ -300,7 +309,7 @@ pub mod mcp {
 pub use mcp::bindings::chitin::plugin as host;
 #[cfg(feature = "provider")]
 pub use provider::bindings::chitin::plugin as host;
-/// The host interfaces of `chitin:plugin` (log, config, kv, http, secrets).
+/// The host interfaces of `chitin:plugin` (log, config, kv, http, secrets, budget).
 #[cfg(feature = "tool")]
 pub use tool::bindings::chitin::plugin as host;
 
@@ -328,6 +337,12 @@ pub mod util {
             timeout_ms: None,
             follow_redirects: true,
         })
+    }
+
+    /// Milliseconds until the host stops this call (since WIT 0.2.0). Ask before each slow
+    /// step of a long task and return what you have while there is time.
+    pub fn remaining_ms() -> u64 {
+        crate::host::budget::remaining_ms()
     }
 
     /// Human-readable text of an HTTP error, for tool errors.

@@ -45,8 +45,8 @@ pub fn run(args: AgentArgs, home: &Home) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let (sandbox, store) = super::open_sandbox_and_store(home, &config)?;
-        let (agents, _plugins) =
-            crate::agents::build_runtime(home, &config, &sandbox, store).await?;
+        let built = crate::agents::build_runtime(home, &config, &sandbox, store).await?;
+        let (agents, mcp) = (built.runtime, built.mcp);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let request = RunRequest {
             agent_id,
@@ -88,6 +88,7 @@ pub fn run(args: AgentArgs, home: &Home) -> anyhow::Result<ExitCode> {
         });
         let result = agents.run(request, tx).await;
         let wrote_text = printer.await.unwrap_or(false);
+        mcp.shutdown().await;
         match result {
             Ok(outcome) => {
                 // A provider that did not stream still gets its answer printed.

@@ -56,10 +56,10 @@ pub fn run(args: GatewayArgs, home: &Home) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let (sandbox, store) = super::open_sandbox_and_store(home, &config)?;
-        let (agents, plugins) =
-            crate::agents::build_runtime(home, &config, &sandbox, store).await?;
-        let state = chitin_gateway::GatewayState::new(Arc::new(agents), token)
-            .with_plugins(plugins)
+        let built = crate::agents::build_runtime(home, &config, &sandbox, store).await?;
+        let mcp = built.mcp;
+        let state = chitin_gateway::GatewayState::new(Arc::new(built.runtime), token)
+            .with_plugins(built.plugins)
             .with_config_store(Arc::new(crate::config_file::ConfigFile::new(
                 home.config_file(),
             )))
@@ -79,6 +79,8 @@ pub fn run(args: GatewayArgs, home: &Home) -> anyhow::Result<ExitCode> {
         // Scripts and tests read this line to find the port.
         println!("chitin gateway listening on http://{local}");
         chitin_gateway::serve(listener, state, shutdown).await?;
+        // MCP servers' processes (and what they started) stop with the gateway.
+        mcp.shutdown().await;
         eprintln!("chitin gateway stopped");
         Ok(ExitCode::SUCCESS)
     })

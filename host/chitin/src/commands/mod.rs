@@ -1,7 +1,9 @@
 //! One module per command group.
 
 pub mod agent;
+pub mod approvals;
 pub mod gateway;
+pub mod mcp;
 pub mod message;
 pub mod models;
 pub mod plugin;

@@ -2,6 +2,7 @@
 //! [`PluginState`](crate::state::PluginState). Each checks the plugin's grant on every call and
 //! has a test proving the denial (tests/all/capabilities.rs).
 
+pub mod budget;
 pub mod config;
 pub mod http;
 pub mod kv;
