@@ -166,13 +166,51 @@ impl AgentConfig {
     }
 }
 
-/// `*` (everything), an exact name, or a prefix ending in `*`.
+/// Named sets of tools, usable wherever a tool pattern is (`tools_allow = ["group:web"]`).
+pub const TOOL_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "group:memory",
+        &["memory_search", "memory_get", "memory_write"],
+    ),
+    ("group:sessions", &["sessions_list", "sessions_send"]),
+    ("group:skills", &["read_skill"]),
+    (
+        "group:fs",
+        &["files_list", "files_read", "files_write", "files_edit"],
+    ),
+    ("group:web", &["web_fetch", "web_search"]),
+    ("group:runtime", &["exec"]),
+    ("group:mcp", &["mcp__*"]),
+];
+
+/// `*` (everything), an exact name, a prefix ending in `*`, or a `group:<name>` of
+/// [`TOOL_GROUPS`].
 fn tool_matches(pattern: &str, tool: &str) -> bool {
+    if let Some((_, members)) = TOOL_GROUPS.iter().find(|(group, _)| *group == pattern) {
+        return members.iter().any(|member| tool_matches(member, tool));
+    }
     pattern == "*"
         || pattern == tool
         || pattern
             .strip_suffix('*')
             .is_some_and(|prefix| tool.starts_with(prefix))
+}
+
+/// A pattern that names an unknown group is a typo that would silently match nothing.
+fn check_patterns(agent: &str, key: &str, patterns: &[String]) -> Result<(), String> {
+    for pattern in patterns {
+        if pattern.starts_with("group:") && !TOOL_GROUPS.iter().any(|(g, _)| g == pattern) {
+            return Err(format!(
+                "[agents.{agent}] {key}: no tool group `{pattern}`; groups are {}",
+                TOOL_GROUPS
+                    .iter()
+                    .map(|(g, _)| *g)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `provider/model` split at the first slash (model ids may contain slashes themselves, as
@@ -242,6 +280,14 @@ pub fn validate(
         }
     }
     for (id, agent) in agents {
+        for (key, patterns) in [
+            ("tools_allow", &agent.tools_allow),
+            ("tools_deny", &agent.tools_deny),
+            ("require_approval", &agent.require_approval),
+            ("unattended_allow", &agent.unattended_allow),
+        ] {
+            check_patterns(id, key, patterns)?;
+        }
         if agent.max_iterations == 0 {
             return Err(format!("[agents.{id}] max_iterations must be at least 1"));
         }
@@ -322,5 +368,27 @@ mod tests {
             assert!(err.contains("[providers.minimax] proxy"), "{bad}: {err}");
             assert!(err.contains("http://127.0.0.1:3128"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn tool_groups_expand_and_unknown_groups_are_refused() {
+        let config: AgentConfig = toml::from_str(
+            "model = \"p/m\"\ntools_allow = [\"group:web\", \"group:mcp\", \"echo\"]\n\
+             tools_deny = [\"group:runtime\"]\n",
+        )
+        .unwrap();
+        assert!(config.allows_tool("web_fetch") && config.allows_tool("web_search"));
+        assert!(config.allows_tool("mcp__calc__add") && config.allows_tool("echo"));
+        assert!(!config.allows_tool("exec") && !config.allows_tool("files_write"));
+        let agents = BTreeMap::from([(
+            "main".to_string(),
+            toml::from_str::<AgentConfig>("model = \"p/m\"\ntools_deny = [\"group:wbe\"]\n")
+                .unwrap(),
+        )]);
+        let err = validate(&agents, &BTreeMap::new(), &[]).unwrap_err();
+        assert!(
+            err.contains("group:wbe") && err.contains("group:web"),
+            "{err}"
+        );
     }
 }
