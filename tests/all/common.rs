@@ -31,6 +31,20 @@ pub fn plugin_path(id: &str) -> PathBuf {
     path
 }
 
+/// The interpreter of the test virtualenv (`openai`, `mcp` and `jsonschema` from PyPI), set up
+/// by tests/support/python-venv.sh on first use.
+pub fn python() -> String {
+    let out = std::process::Command::new(repo_root().join("tests/support/python-venv.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// The value tests store as the secret `API_TOKEN`.
 pub const API_TOKEN: &str = "tok-3f9a7c1e5b2d4680";
 

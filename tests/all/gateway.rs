@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::common::{plugin_path, repo_root};
+use crate::common::{plugin_path, python, repo_root};
 use crate::fakes::fixed;
 use crate::fakes::openai::FakeOpenAi;
 
@@ -84,18 +84,6 @@ fn raw(url: &str, request: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
-}
-
-fn python() -> String {
-    let out = Command::new(repo_root().join("tests/support/python-venv.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,4 +241,47 @@ async fn sigterm_stops_the_gateway_cleanly() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(stderr.contains("chitin gateway stopped"), "{stderr}");
+}
+
+/// A gateway (token TOKEN) whose agent `main` talks to a fake OpenAI server on
+/// `provider_port` and may call the `echo` tool only with an operator's approval. `extra` is
+/// added to `[gateway]`.
+pub fn write_approval_config(home: &Path, provider_port: u16, extra: &str) {
+    std::fs::write(
+        home.join("chitin.toml"),
+        format!(
+            r#"# the test's gateway
+[gateway]
+token = "${{CHITIN_GATEWAY_TOKEN}}"
+{extra}
+
+[plugins.openai]
+path = "{openai}"
+[plugins.openai.grant]
+outbound = ["http://127.0.0.1:{provider_port}"]
+
+[plugins.echo]
+path = "{echo}"
+
+[providers.fake]
+plugin = "openai"
+base_url = "http://127.0.0.1:{provider_port}/v1"
+[providers.fake.models.gpt-fake]
+context_window = 16000
+
+[agents.main]
+model = "fake/gpt-fake"
+require_approval = ["echo"]
+"#,
+            openai = plugin_path("openai").display(),
+            echo = plugin_path("echo").display(),
+        ),
+    )
+    .unwrap();
+}
+
+/// The fake model asking for `echo` with `text`.
+pub fn echo_call(text: &str) -> crate::fakes::Reply {
+    let args: &'static str = Box::leak(format!(r#"{{"text":"{text}"}}"#).into_boxed_str());
+    FakeOpenAi::tool_calls(&[(0, Some(("call_1", "echo")), args)], "tool_calls")
 }

@@ -7,20 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{plugin_path, repo_root};
+use crate::common::{plugin_path, python, repo_root};
 use crate::gateway::{TOKEN, start};
-
-fn python() -> String {
-    let out = Command::new(repo_root().join("tests/support/python-venv.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn write_config(home: &Path) {
     std::fs::write(

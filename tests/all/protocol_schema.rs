@@ -4,7 +4,6 @@
 //! so the documentation cannot drift from the code unnoticed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,10 +14,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{plugin_path, repo_root};
+use crate::common::{python, repo_root};
 use crate::fakes::fixed;
 use crate::fakes::openai::FakeOpenAi;
-use crate::gateway::{TOKEN, start};
+use crate::gateway::{TOKEN, echo_call, start, write_approval_config};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -247,58 +246,6 @@ fn connect_params() -> Value {
     })
 }
 
-fn write_config(home: &Path, provider_port: u16) {
-    std::fs::write(
-        home.join("chitin.toml"),
-        format!(
-            r#"# the protocol schema test's gateway
-[gateway]
-token = "${{CHITIN_GATEWAY_TOKEN}}"
-tick_interval_ms = 200
-
-[plugins.openai]
-path = "{openai}"
-[plugins.openai.grant]
-outbound = ["http://127.0.0.1:{provider_port}"]
-
-[plugins.echo]
-path = "{echo}"
-
-[providers.fake]
-plugin = "openai"
-base_url = "http://127.0.0.1:{provider_port}/v1"
-[providers.fake.models.gpt-fake]
-context_window = 16000
-
-[agents.main]
-model = "fake/gpt-fake"
-require_approval = ["echo"]
-"#,
-            openai = plugin_path("openai").display(),
-            echo = plugin_path("echo").display(),
-        ),
-    )
-    .unwrap();
-}
-
-fn echo_call(text: &str) -> crate::fakes::Reply {
-    let args: &'static str = Box::leak(format!(r#"{{"text":"{text}"}}"#).into_boxed_str());
-    FakeOpenAi::tool_calls(&[(0, Some(("call_1", "echo")), args)], "tool_calls")
-}
-
-/// The interpreter of the test virtualenv (with `jsonschema`).
-fn python() -> String {
-    let out = Command::new(repo_root().join("tests/support/python-venv.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn strings(list: &Value) -> Vec<String> {
     list.as_array()
         .unwrap()
@@ -322,7 +269,7 @@ async fn every_frame_matches_the_protocol_schemas() {
     ])
     .await;
     let home = tempfile::tempdir().unwrap();
-    write_config(home.path(), fake.server.port());
+    write_approval_config(home.path(), fake.server.port(), "tick_interval_ms = 200");
     // Pairing requests, as a channel would have made them.
     let store = chitin_store::Store::open(&home.path().join("chitin.db")).unwrap();
     let hour = Duration::from_secs(3600);

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{plugin_path, repo_root};
+use crate::common::repo_root;
 use crate::fakes::fixed;
 use crate::fakes::openai::FakeOpenAi;
+use crate::gateway::write_approval_config;
 
 const TOKEN: &str = "webui-test-token-5a7c9e1b3d";
 /// What the echo tool is asked to repeat, and so the tool card's output.
@@ -42,40 +43,6 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn write_config(home: &Path, provider_port: u16) {
-    std::fs::write(
-        home.join("chitin.toml"),
-        format!(
-            r#"
-[gateway]
-token = "${{CHITIN_GATEWAY_TOKEN}}"
-
-[plugins.openai]
-path = "{openai}"
-[plugins.openai.grant]
-outbound = ["http://127.0.0.1:{provider_port}"]
-
-[plugins.echo]
-path = "{echo}"
-
-[providers.fake]
-plugin = "openai"
-base_url = "http://127.0.0.1:{provider_port}/v1"
-[providers.fake.models.gpt-fake]
-context_window = 16000
-
-[agents.main]
-model = "fake/gpt-fake"
-timeout_secs = 120
-require_approval = ["echo"]
-"#,
-            openai = plugin_path("openai").display(),
-            echo = plugin_path("echo").display(),
-        ),
-    )
-    .unwrap();
 }
 
 fn start_gateway(home: &Path) -> Gateway {
@@ -167,7 +134,7 @@ async fn the_web_ui_chats_approves_a_tool_and_pairs_a_sender() {
     ])
     .await;
     let home = tempfile::tempdir().unwrap();
-    write_config(home.path(), fake.server.port());
+    write_approval_config(home.path(), fake.server.port(), "");
     // A sender waiting to be paired, as a channel would have recorded it.
     let store = chitin_store::Store::open(&home.path().join("chitin.db")).unwrap();
     {

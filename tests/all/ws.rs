@@ -4,7 +4,6 @@
 //! graceful stop that drains runs.
 
 use std::collections::VecDeque;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,10 +12,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::plugin_path;
 use crate::fakes::fixed;
 use crate::fakes::openai::FakeOpenAi;
-use crate::gateway::{Gateway, TOKEN, start};
+use crate::gateway::{Gateway, TOKEN, echo_call, start, write_approval_config as write_config};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -172,6 +170,14 @@ impl Ws {
         }
     }
 
+    /// The next `approval` event announcing a request (the whole frame).
+    async fn approval_requested(&mut self) -> Value {
+        self.event("approval requested", |e| {
+            e["event"] == "approval" && e["payload"]["kind"] == "requested"
+        })
+        .await
+    }
+
     /// Waits for the server to close; returns the close code and reason.
     async fn closed(&mut self) -> (u16, String) {
         loop {
@@ -184,40 +190,6 @@ impl Ws {
     }
 }
 
-fn write_config(home: &Path, provider_port: u16, extra: &str) {
-    std::fs::write(
-        home.join("chitin.toml"),
-        format!(
-            r#"# the test's gateway
-[gateway]
-token = "${{CHITIN_GATEWAY_TOKEN}}"
-{extra}
-
-[plugins.openai]
-path = "{openai}"
-[plugins.openai.grant]
-outbound = ["http://127.0.0.1:{provider_port}"]
-
-[plugins.echo]
-path = "{echo}"
-
-[providers.fake]
-plugin = "openai"
-base_url = "http://127.0.0.1:{provider_port}/v1"
-[providers.fake.models.gpt-fake]
-context_window = 16000
-
-[agents.main]
-model = "fake/gpt-fake"
-require_approval = ["echo"]
-"#,
-            openai = plugin_path("openai").display(),
-            echo = plugin_path("echo").display(),
-        ),
-    )
-    .unwrap();
-}
-
 async fn gateway(provider_port: u16, extra: &str) -> (tempfile::TempDir, Gateway) {
     let home = tempfile::tempdir().unwrap();
     write_config(home.path(), provider_port, extra);
@@ -226,11 +198,6 @@ async fn gateway(provider_port: u16, extra: &str) -> (tempfile::TempDir, Gateway
         .await
         .unwrap();
     (home, gateway)
-}
-
-fn echo_call(text: &str) -> crate::fakes::Reply {
-    let args: &'static str = Box::leak(format!(r#"{{"text":"{text}"}}"#).into_boxed_str());
-    FakeOpenAi::tool_calls(&[(0, Some(("call_1", "echo")), args)], "tool_calls")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -609,11 +576,7 @@ async fn tool_calls_wait_for_approval_and_can_be_aborted() {
             .await;
         let run_id = run["runId"].as_str().unwrap().to_string();
         // Every client hears about the request; the run's own stream names the approval.
-        let requested = operator
-            .event("approval requested", |e| {
-                e["event"] == "approval" && e["payload"]["kind"] == "requested"
-            })
-            .await;
+        let requested = operator.approval_requested().await;
         let approval = requested["payload"]["approval"].clone();
         assert_eq!(approval["tool"], "echo");
         assert_eq!(approval["agentId"], "main");
@@ -643,7 +606,7 @@ async fn tool_calls_wait_for_approval_and_can_be_aborted() {
         let events = ws.run_events(&run_id).await;
         let asked = events.iter().find(|e| e["kind"] == "approval").unwrap();
         assert_eq!(asked["approvalId"], approval["id"]);
-        let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+        let end = tool_end(&events);
         assert_eq!(end["ok"], expect_ok, "{end}");
         if expect_ok {
             assert_eq!(end["output"], "two");
@@ -677,11 +640,7 @@ async fn tool_calls_wait_for_approval_and_can_be_aborted() {
         )
         .await;
     let run_id = run["runId"].as_str().unwrap().to_string();
-    operator
-        .event("approval requested", |e| {
-            e["event"] == "approval" && e["payload"]["kind"] == "requested"
-        })
-        .await;
+    operator.approval_requested().await;
     assert_eq!(
         ws.call("agent.wait", json!({"runId": run_id, "timeoutMs": 50}))
             .await["status"],
@@ -971,11 +930,7 @@ async fn a_stopping_gateway_finishes_runs_then_says_goodbye() {
         )
         .await;
     let run_id = run["runId"].as_str().unwrap().to_string();
-    let requested = operator
-        .event("approval requested", |e| {
-            e["event"] == "approval" && e["payload"]["kind"] == "requested"
-        })
-        .await;
+    let requested = operator.approval_requested().await;
 
     let pid = gw.child.id().to_string();
     assert!(
@@ -1034,6 +989,14 @@ async fn a_stopping_gateway_finishes_runs_then_says_goodbye() {
     assert!(status.success(), "{status:?}");
 }
 
+/// The run's `tool.end` event.
+fn tool_end(events: &[Value]) -> &Value {
+    events
+        .iter()
+        .find(|e| e["kind"] == "tool.end")
+        .unwrap_or_else(|| panic!("no tool.end in {events:?}"))
+}
+
 fn exec_call(id: &'static str, command: &str) -> crate::fakes::Reply {
     let args: &'static str = Box::leak(
         serde_json::json!({"command": command})
@@ -1085,11 +1048,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
             json!({"agent": "main", "message": "read my notes"}),
         )
         .await;
-    let requested = operator
-        .event("approval requested", |e| {
-            e["event"] == "approval" && e["payload"]["kind"] == "requested"
-        })
-        .await;
+    let requested = operator.approval_requested().await;
     assert_eq!(requested["payload"]["approval"]["tool"], "exec");
     assert!(
         requested["payload"]["approval"]["arguments"]
@@ -1104,7 +1063,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
         )
         .await;
     let events = ws.run_events(run["runId"].as_str().unwrap()).await;
-    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    let end = tool_end(&events);
     assert_eq!(end["ok"], true, "{end}");
     assert!(
         end["output"].as_str().unwrap().contains("the secret plan"),
@@ -1123,7 +1082,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
         !events.iter().any(|e| e["kind"] == "approval"),
         "{events:?}"
     );
-    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    let end = tool_end(&events);
     assert!(
         end["output"].as_str().unwrap().contains("notes.txt"),
         "{end}"
@@ -1141,7 +1100,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
         !events.iter().any(|e| e["kind"] == "approval"),
         "{events:?}"
     );
-    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    let end = tool_end(&events);
     assert_eq!(end["ok"], false);
     assert!(
         end["output"].as_str().unwrap().contains("no shell"),
@@ -1155,11 +1114,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
             json!({"agent": "main", "message": "count bytes"}),
         )
         .await;
-    let requested = operator
-        .event("approval requested", |e| {
-            e["event"] == "approval" && e["payload"]["kind"] == "requested"
-        })
-        .await;
+    let requested = operator.approval_requested().await;
     let id = requested["payload"]["approval"]["id"]
         .as_str()
         .unwrap()
@@ -1197,7 +1152,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
         "{reply:?}"
     );
     let events = ws.run_events(run["runId"].as_str().unwrap()).await;
-    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    let end = tool_end(&events);
     assert!(
         end["output"].as_str().unwrap().contains("16 notes.txt"),
         "{end}"
@@ -1253,10 +1208,7 @@ async fn approvals_can_be_decided_from_the_cli() {
     let run = ws
         .call("agent.run", json!({"agent": "main", "message": "echo cli"}))
         .await;
-    ws.event("approval requested", |e| {
-        e["event"] == "approval" && e["payload"]["kind"] == "requested"
-    })
-    .await;
+    ws.approval_requested().await;
     let url = format!("{}/ws", gw.url.replace("http://", "ws://"));
     let home_dir = home.path().to_path_buf();
     let chitin = move |args: &[&str]| {
@@ -1283,7 +1235,7 @@ async fn approvals_can_be_decided_from_the_cli() {
     let denied = chitin(&["approvals", "deny", &id, "--reason", "not now"]);
     assert!(denied.contains("denied"), "{denied}");
     let events = ws.run_events(run["runId"].as_str().unwrap()).await;
-    let end = events.iter().find(|e| e["kind"] == "tool.end").unwrap();
+    let end = tool_end(&events);
     assert!(end["output"].as_str().unwrap().contains("not now"), "{end}");
     assert!(chitin(&["approvals", "list"]).contains("nothing is waiting"));
 }

@@ -47,7 +47,8 @@ fn ready(addr: &str) -> bool {
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
         return false;
     };
-    let _ = stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ =
+        stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     let mut reply = String::new();
     let _ = stream.read_to_string(&mut reply);
     reply.starts_with("HTTP/1.1 200")
