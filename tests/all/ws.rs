@@ -170,6 +170,15 @@ impl Ws {
         }
     }
 
+    /// Runs a turn in the agent's main session and returns its events up to the end.
+    async fn run(&mut self, message: &str) -> Vec<Value> {
+        let started = self
+            .call("agent.run", json!({"agent": "main", "message": message}))
+            .await;
+        let run_id = started["runId"].as_str().unwrap().to_string();
+        self.run_events(&run_id).await
+    }
+
     /// The next `approval` event announcing a request (the whole frame).
     async fn approval_requested(&mut self) -> Value {
         self.event("approval requested", |e| {
@@ -1071,13 +1080,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
     );
 
     // 2. Allowlisted: no approval.
-    let run = ws
-        .call(
-            "agent.run",
-            json!({"agent": "main", "message": "list files"}),
-        )
-        .await;
-    let events = ws.run_events(run["runId"].as_str().unwrap()).await;
+    let events = ws.run("list files").await;
     assert!(
         !events.iter().any(|e| e["kind"] == "approval"),
         "{events:?}"
@@ -1089,13 +1092,7 @@ async fn exec_runs_allowed_programs_and_asks_for_the_rest() {
     );
 
     // 3. Shell syntax is refused before anyone is asked.
-    let run = ws
-        .call(
-            "agent.run",
-            json!({"agent": "main", "message": "be sneaky"}),
-        )
-        .await;
-    let events = ws.run_events(run["runId"].as_str().unwrap()).await;
+    let events = ws.run("be sneaky").await;
     assert!(
         !events.iter().any(|e| e["kind"] == "approval"),
         "{events:?}"

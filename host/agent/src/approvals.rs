@@ -69,7 +69,8 @@ pub struct Approvals {
 }
 
 /// Removes the entry if the waiting future is dropped (the run was aborted or timed out), so
-/// no stale approval stays listed.
+/// no stale approval stays listed. After a decision or an expiry the entry is already gone and
+/// dropping the guard does nothing.
 struct PendingGuard<'a> {
     approvals: &'a Approvals,
     id: String,
@@ -138,7 +139,7 @@ impl Approvals {
         on_pending: impl FnOnce(&PendingApproval),
     ) -> (Decision, Option<String>) {
         let id = format!("ap{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let now = now_ms();
+        let now = crate::dates::now_ms();
         let approval = PendingApproval {
             id: id.clone(),
             agent_id: agent_id.to_string(),
@@ -157,13 +158,13 @@ impl Approvals {
                 respond,
             },
         );
-        let guard = PendingGuard {
+        let _withdraw_if_dropped = PendingGuard {
             approvals: self,
             id: id.clone(),
         };
         on_pending(&approval);
         let _ = self.events.send(ApprovalEvent::Requested(approval));
-        let outcome = match tokio::time::timeout(self.timeout, decided).await {
+        match tokio::time::timeout(self.timeout, decided).await {
             Ok(Ok(outcome)) => outcome,
             // The sender is only dropped with the entry, which `resolve` takes; treat a lost
             // sender like an expiry rather than running the tool.
@@ -173,9 +174,7 @@ impl Approvals {
                 }
                 (Decision::Expired, None)
             }
-        };
-        std::mem::forget(guard);
-        outcome
+        }
     }
 
     /// Approves or denies a pending call. `Err` when no call with this id is waiting.
@@ -200,12 +199,6 @@ impl Approvals {
         let _ = waiting.respond.send((decision, reason));
         Ok(waiting.approval)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -498,14 +498,6 @@ impl AgentRuntime {
         events: &UnboundedSender<AgentEvent>,
         gate: Gate,
     ) -> (Vec<NewMessage>, bool) {
-        let read_untrusted = completion.tool_calls.iter().any(|call| {
-            self.gate_refusal(agent, &call.name, gate).is_none()
-                && agent.config.allows_tool(&call.name)
-                && self
-                    .tools
-                    .effects(&call.name)
-                    .contains(&Effect::ReadsUntrusted)
-        });
         let calls = completion.tool_calls.iter().map(|call| async move {
             let _ = events.send(AgentEvent::ToolStart {
                 id: call.id.clone(),
@@ -526,6 +518,12 @@ impl AgentRuntime {
             } else {
                 Ok(())
             };
+            // What a call that ran returned may carry outside text; a refused one read nothing.
+            let read_untrusted = verdict.is_ok()
+                && self
+                    .tools
+                    .effects(&call.name)
+                    .contains(&Effect::ReadsUntrusted);
             let result = if let Err(refusal) = verdict {
                 crate::tools::ToolResult {
                     content: refusal,
@@ -552,7 +550,7 @@ impl AgentRuntime {
                 ok: !result.is_error,
                 output: result.content.chars().take(2000).collect(),
             });
-            NewMessage {
+            let message = NewMessage {
                 role: MessageRole::Tool,
                 content: result.content,
                 tool_calls: Vec::new(),
@@ -562,9 +560,15 @@ impl AgentRuntime {
                 provider: None,
                 model: None,
                 provider_data: None,
-            }
+            };
+            (message, read_untrusted)
         });
-        (join_all(calls).await, read_untrusted)
+        let outcomes = join_all(calls).await;
+        let read_untrusted = outcomes.iter().any(|(_, read)| *read);
+        (
+            outcomes.into_iter().map(|(m, _)| m).collect(),
+            read_untrusted,
+        )
     }
 
     /// `run` behind a box with a declared type, so that `run` can reach itself through

@@ -4,7 +4,7 @@
 //! (compare-and-swap), validated exactly as `chitin` validates the file at start-up, and
 //! written atomically (temporary file + rename).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chitin_gateway::{ConfigSnapshot, ConfigStore, PatchError};
@@ -83,8 +83,9 @@ impl ConfigStore for ConfigFile {
         Config::parse(&updated, &self.path).map_err(|err| {
             PatchError::Invalid(format!("the patched configuration is invalid: {err:#}"))
         })?;
-        write_atomically(&self.path, &updated)
-            .map_err(|err| PatchError::Io(format!("writing {}: {err}", self.path.display())))?;
+        // The old file's permissions are kept (it may hold a token); a new one is 0600.
+        chitin_install::fsutil::write_atomically(&self.path, updated.as_bytes(), 0o600)
+            .map_err(|err| PatchError::Io(format!("{err:#}")))?;
         Ok(hash(&updated))
     }
 }
@@ -160,31 +161,6 @@ fn to_toml(value: &Value, path: &str) -> Result<toml_edit::Value, String> {
         }
         Value::Null => return Err(format!("`{path}`: null inside a value")),
     })
-}
-
-/// Writes next to the target and renames over it, so a crash leaves the old file or the new
-/// one, never half of each. The old file's permissions are kept (it may hold a token).
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let temp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("chitin.toml"),
-        std::process::id()
-    ));
-    std::fs::write(&temp, text)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&temp, meta.permissions())?;
-    }
-    let file = std::fs::File::open(&temp)?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)?;
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -17,6 +17,19 @@ pub enum Outbound {
     Event { name: &'static str, payload: Value },
 }
 
+impl Outbound {
+    /// The frame's text; an event takes the connection's next sequence number.
+    pub fn render(self, seq: &mut u64) -> String {
+        match self {
+            Outbound::Text(text) => text,
+            Outbound::Event { name, payload } => {
+                *seq += 1;
+                super::frames::event(name, &payload, *seq)
+            }
+        }
+    }
+}
+
 /// Why the server closes a connection: a close code and a reason for the client.
 pub type CloseReason = (u16, String);
 

@@ -20,7 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use self::frames::{PROTOCOL_VERSION, RpcError, event, parse_request, response_err, response_ok};
+use self::frames::{PROTOCOL_VERSION, RpcError, parse_request, response_err, response_ok};
 use self::hub::{Client, CloseReason, Outbound};
 use crate::GatewayState;
 use crate::auth::Verdict;
@@ -362,8 +362,8 @@ async fn write_loop(
             },
             _ = closing.changed() => break,
             _ = tick.tick() => {
-                seq += 1;
-                let text = event("tick", &json!({"tsMs": crate::now_ms()}), seq);
+                let text = Outbound::Event { name: "tick", payload: json!({"tsMs": crate::now_ms()}) }
+                    .render(&mut seq);
                 if sink.send(Message::Text(text.into())).await.is_err()
                     || sink.send(Message::Ping(Default::default())).await.is_err()
                 {
@@ -372,13 +372,7 @@ async fn write_loop(
                 continue;
             }
         };
-        let text = match frame {
-            Outbound::Text(text) => text,
-            Outbound::Event { name, payload } => {
-                seq += 1;
-                event(name, &payload, seq)
-            }
-        };
+        let text = frame.render(&mut seq);
         if sink.send(Message::Text(text.into())).await.is_err() {
             return;
         }
@@ -391,13 +385,7 @@ async fn write_loop(
     // is not reading gets a short grace, not a writer stuck on a full socket.
     let finish = async move {
         while let Ok(frame) = queued.try_recv() {
-            let text = match frame {
-                Outbound::Text(text) => text,
-                Outbound::Event { name, payload } => {
-                    seq += 1;
-                    event(name, &payload, seq)
-                }
-            };
+            let text = frame.render(&mut seq);
             if sink.send(Message::Text(text.into())).await.is_err() {
                 return;
             }
